@@ -1,0 +1,1 @@
+//! TuiTalk client core (skeleton; being built).

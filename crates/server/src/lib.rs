@@ -1,0 +1,1 @@
+//! TuiTalk server (skeleton; being built).

@@ -1,0 +1,2 @@
+//! `tuitalk-server` binary.
+fn main() {}

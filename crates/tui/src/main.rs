@@ -1,0 +1,2 @@
+//! `tuitalk` binary.
+fn main() {}
