@@ -1,2 +1,24 @@
-//! `tuitalk` binary.
-fn main() {}
+//! `tuitalk`: the terminal chat client. Parses the command line, sets up the terminal
+//! (restored on exit and on panic), and runs the UI.
+
+use clap::Parser;
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
+use tuitalk_tui::{app, cli::Cli};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // `ratatui::init` enters the alternate screen and raw mode and installs a panic hook
+    // that restores the terminal before the panic message is printed.
+    let mut terminal = ratatui::init();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+        previous(info);
+    }));
+    let _ = crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
+    let result = app::run(&mut terminal, cli).await;
+    let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+    ratatui::restore();
+    result
+}
