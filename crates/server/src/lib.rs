@@ -1,1 +1,190 @@
-//! TuiTalk server (skeleton; being built).
+//! The TuiTalk chat server: a WebSocket endpoint (`/ws`, protocol in `tuitalk-protocol`),
+//! health endpoints, a store that sequences and keeps messages, and a broker that carries
+//! room events between backends.
+//!
+//! With no configuration it is one self-contained process: SQLite in `./data`, an
+//! in-process broker, listening on 127.0.0.1:8080. [`run`] is the entry point used by the
+//! binary and by the integration tests.
+//!
+//! # Layout
+//! - [`config`]: the typed configuration, its layering and its documented defaults.
+//! - [`connection`]: one WebSocket: framing, limits, ping/idle, the command loop.
+//! - [`session`]: identity and rooms of one connection; the delivery rule.
+//! - [`identity`]: session tokens (HMAC) and the token key.
+//! - [`hub`]: this backend's connections per room and the fan-out of events.
+//! - [`broker`]: the `Broker` trait and its in-process implementation; presence.
+//! - [`store`]: the `Store` trait, SQLite, and the group committer.
+//! - [`api`]: `/healthz`, `/readyz`; [`web`]: `/`.
+//! - [`shutdown`]: signals → cancellation; [`error`]: boundary error types.
+
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod hub;
+pub mod identity;
+pub mod session;
+pub mod shutdown;
+pub mod store;
+pub mod web;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+pub use error::ServerError;
+
+use broker::Broker;
+use broker::embedded::EmbeddedBroker;
+use hub::Hub;
+use identity::TokenSigner;
+use store::Store;
+use store::commit::Committer;
+use store::sqlite::SqliteStore;
+
+/// Everything a request handler or connection needs, shared by reference count.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+/// The shared state behind [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration in force.
+    pub config: Config,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The broker.
+    pub broker: Arc<dyn Broker>,
+    /// This backend's connections.
+    pub hub: Arc<Hub>,
+    /// The group committer.
+    pub committer: Committer,
+    /// Token signing and verification.
+    pub tokens: TokenSigner,
+    /// Fired at shutdown.
+    pub shutdown: CancellationToken,
+    /// Tracks connection tasks so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    /// Open WebSocket connections (for `limits.max_connections`).
+    pub connections: AtomicUsize,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl std::fmt::Debug for dyn Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Broker")
+    }
+}
+
+/// Holds one slot of `limits.max_connections`; frees it when dropped.
+#[derive(Debug)]
+pub struct ConnectionSlot(AppState);
+
+impl AppState {
+    /// Takes a connection slot, or `None` when the server is at its connection limit.
+    pub fn try_connection_slot(&self) -> Option<ConnectionSlot> {
+        let max = self.config.limits.max_connections;
+        self.connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ConnectionSlot(self.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The HTTP routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(web::index))
+        .route("/ws", get(connection::upgrade))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .with_state(state)
+}
+
+/// Runs the server on `listener` until `shutdown` is cancelled, then shuts down
+/// gracefully: stops accepting, lets connections finish in-flight posts and close with
+/// 1012, drains the committer, and returns — after `server.shutdown_timeout_ms` at the
+/// latest.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    config.validate()?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.sqlite_path()).await?);
+    let tokens = TokenSigner::from_config(&config).map_err(ServerError::Secret)?;
+    let hub = Arc::new(Hub::new());
+    let broker: Arc<dyn Broker> = Arc::new(EmbeddedBroker::new(hub.clone()));
+    let (committer, committer_task) = Committer::start(
+        store.clone(),
+        broker.clone(),
+        config.store.commit_queue,
+        config.store.max_batch,
+    );
+    let shutdown_timeout = Duration::from_millis(config.server.shutdown_timeout_ms);
+    let tracker = TaskTracker::new();
+    let state = AppState(Arc::new(Shared {
+        config,
+        store: store.clone(),
+        broker,
+        hub,
+        committer,
+        tokens,
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+        connections: AtomicUsize::new(0),
+    }));
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
+    }
+    let app = router(state);
+    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    serve.await.map_err(ServerError::Serve)?;
+
+    // Accepting has stopped; connections saw the token and are closing with 1012 after
+    // their in-flight posts are acknowledged. The committer ends when the last handle
+    // (held by the connections and the router state) is gone.
+    let drain = async {
+        tracker.close();
+        tracker.wait().await;
+        let _ = committer_task.await;
+    };
+    if tokio::time::timeout(shutdown_timeout, drain).await.is_err() {
+        tracing::warn!(
+            timeout_ms = shutdown_timeout.as_millis() as u64,
+            "shutdown timeout: exiting with connections still open"
+        );
+    } else {
+        tracing::info!("shut down cleanly");
+    }
+    store.close().await;
+    Ok(())
+}

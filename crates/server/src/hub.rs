@@ -1,0 +1,360 @@
+//! The hub: this backend's registry of local connections and the rooms they joined, and
+//! the fan-out of broker events to them.
+//!
+//! Each event is serialised once into a shared frame and handed to every subscribed
+//! connection's bounded queue with `try_send`. A full queue means the connection reads
+//! too slowly: it is marked dead and its slow-consumer token fires, which closes it with
+//! 4000; the hub never waits for a connection and never buffers more than the queue.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tuitalk_protocol::{Seq, ServerEvent, encode_event};
+
+use crate::broker::BrokerEvent;
+
+/// A connection's id, unique within this process.
+pub type ConnId = u64;
+
+/// One event for one connection, serialised once and shared between all receivers.
+#[derive(Debug)]
+pub enum Delivery {
+    /// A chat message: subject to the session's sequence rule.
+    Message {
+        /// The room.
+        room: String,
+        /// The message's sequence.
+        seq: Seq,
+        /// The encoded `message` event.
+        frame: Utf8Bytes,
+    },
+    /// Another event of a room (`user_joined`, `user_left`): sent if the room is joined.
+    Room {
+        /// The room.
+        room: String,
+        /// The encoded event.
+        frame: Utf8Bytes,
+    },
+    /// An event for this connection regardless of rooms (`name_changed`).
+    Direct {
+        /// The encoded event.
+        frame: Utf8Bytes,
+    },
+}
+
+/// What the hub keeps per connection.
+#[derive(Debug)]
+struct Conn {
+    user_id: String,
+    rooms: HashSet<String>,
+    queue: mpsc::Sender<Arc<Delivery>>,
+    slow: CancellationToken,
+    dead: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    rooms: HashMap<String, HashSet<ConnId>>,
+    conns: HashMap<ConnId, Conn>,
+}
+
+/// The per-backend registry of connections and their rooms.
+#[derive(Debug, Default)]
+pub struct Hub {
+    inner: Mutex<Inner>,
+    next_id: AtomicU64,
+}
+
+fn frame(event: &ServerEvent) -> Utf8Bytes {
+    Utf8Bytes::from(encode_event(event))
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A fresh connection id.
+    pub fn next_id(&self) -> ConnId {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Registers an authenticated connection of `user_id`. Events go to `queue`; when it
+    /// overflows, `slow` is cancelled.
+    pub fn register(
+        &self,
+        id: ConnId,
+        user_id: &str,
+        queue: mpsc::Sender<Arc<Delivery>>,
+        slow: CancellationToken,
+    ) {
+        self.lock().conns.insert(
+            id,
+            Conn {
+                user_id: user_id.to_owned(),
+                rooms: HashSet::new(),
+                queue,
+                slow,
+                dead: false,
+            },
+        );
+    }
+
+    /// Forgets a connection and its rooms; returns the rooms that no local connection has
+    /// joined any more (to unsubscribe from the broker).
+    pub fn unregister(&self, id: ConnId) -> Vec<String> {
+        let mut inner = self.lock();
+        let Some(conn) = inner.conns.remove(&id) else {
+            return Vec::new();
+        };
+        let mut emptied = Vec::new();
+        for room in conn.rooms {
+            if Self::remove_from_room(&mut inner, id, &room) {
+                emptied.push(room);
+            }
+        }
+        emptied
+    }
+
+    fn remove_from_room(inner: &mut Inner, id: ConnId, room: &str) -> bool {
+        if let Some(conns) = inner.rooms.get_mut(room) {
+            conns.remove(&id);
+            if conns.is_empty() {
+                inner.rooms.remove(room);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Subscribes a connection to a room; returns whether it is the room's first local
+    /// connection (the backend should then subscribe to the room at the broker).
+    pub fn join(&self, id: ConnId, room: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(conn) = inner.conns.get_mut(&id) else {
+            return false;
+        };
+        conn.rooms.insert(room.to_owned());
+        let conns = inner.rooms.entry(room.to_owned()).or_default();
+        let first = conns.is_empty();
+        conns.insert(id);
+        first
+    }
+
+    /// Unsubscribes a connection from a room; returns whether no local connection is left
+    /// in it.
+    pub fn leave(&self, id: ConnId, room: &str) -> bool {
+        let mut inner = self.lock();
+        if let Some(conn) = inner.conns.get_mut(&id) {
+            conn.rooms.remove(room);
+        }
+        Self::remove_from_room(&mut inner, id, room)
+    }
+
+    /// How many connections are registered.
+    pub fn connection_count(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// Fans an event out to the local connections it concerns. Never blocks: a connection
+    /// whose queue is full is closed as a slow consumer.
+    pub fn dispatch(&self, event: &BrokerEvent) {
+        let mut inner = self.lock();
+        match event {
+            BrokerEvent::Message(message) => {
+                let delivery = Delivery::Message {
+                    room: message.room.clone(),
+                    seq: message.seq,
+                    frame: frame(&ServerEvent::Message(message.clone())),
+                };
+                Self::to_room(&mut inner, &message.room, delivery);
+            }
+            BrokerEvent::UserJoined {
+                room,
+                user_id,
+                name,
+            } => {
+                let delivery = Delivery::Room {
+                    room: room.clone(),
+                    frame: frame(&ServerEvent::UserJoined {
+                        room: room.clone(),
+                        user_id: user_id.clone(),
+                        name: name.clone(),
+                    }),
+                };
+                Self::to_room(&mut inner, room, delivery);
+            }
+            BrokerEvent::UserLeft {
+                room,
+                user_id,
+                name,
+            } => {
+                let delivery = Delivery::Room {
+                    room: room.clone(),
+                    frame: frame(&ServerEvent::UserLeft {
+                        room: room.clone(),
+                        user_id: user_id.clone(),
+                        name: name.clone(),
+                    }),
+                };
+                Self::to_room(&mut inner, room, delivery);
+            }
+            BrokerEvent::NameChanged {
+                user_id,
+                old_name,
+                name,
+                rooms,
+            } => {
+                // One frame per distinct set of shared rooms, not per connection.
+                let mut frames: BTreeMap<Vec<String>, Arc<Delivery>> = BTreeMap::new();
+                for conn in inner.conns.values_mut() {
+                    let mut shared: Vec<String> = rooms
+                        .iter()
+                        .filter(|room| conn.rooms.contains(*room))
+                        .cloned()
+                        .collect();
+                    if shared.is_empty() && conn.user_id != *user_id {
+                        continue;
+                    }
+                    shared.sort();
+                    shared.dedup();
+                    let delivery = frames
+                        .entry(shared.clone())
+                        .or_insert_with(|| {
+                            Arc::new(Delivery::Direct {
+                                frame: frame(&ServerEvent::NameChanged {
+                                    user_id: user_id.clone(),
+                                    old_name: old_name.clone(),
+                                    name: name.clone(),
+                                    rooms: shared,
+                                }),
+                            })
+                        })
+                        .clone();
+                    Self::offer(conn, delivery);
+                }
+            }
+        }
+    }
+
+    fn to_room(inner: &mut Inner, room: &str, delivery: Delivery) {
+        let Some(ids) = inner.rooms.get(room) else {
+            return;
+        };
+        let delivery = Arc::new(delivery);
+        for id in ids {
+            if let Some(conn) = inner.conns.get_mut(id) {
+                Self::offer(conn, delivery.clone());
+            }
+        }
+    }
+
+    fn offer(conn: &mut Conn, delivery: Arc<Delivery>) {
+        if conn.dead {
+            return;
+        }
+        match conn.queue.try_send(delivery) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(user_id = %conn.user_id, "slow consumer: queue full, closing");
+                conn.dead = true;
+                conn.slow.cancel();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => conn.dead = true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tuitalk_protocol::ChatMessage;
+
+    fn message(room: &str, seq: Seq) -> BrokerEvent {
+        BrokerEvent::Message(ChatMessage {
+            room: room.into(),
+            seq,
+            id: format!("p{seq}"),
+            author_id: "u".into(),
+            author: "ada".into(),
+            text: "hi".into(),
+            ts: 0,
+        })
+    }
+
+    #[test]
+    fn full_queue_marks_slow_consumer_and_stops_offering() {
+        let hub = Hub::new();
+        let (tx, mut rx) = mpsc::channel(2);
+        let slow = CancellationToken::new();
+        hub.register(1, "u", tx, slow.clone());
+        assert!(hub.join(1, "r"));
+        hub.dispatch(&message("r", 1));
+        hub.dispatch(&message("other", 1));
+        hub.dispatch(&message("r", 2));
+        assert!(!slow.is_cancelled());
+        hub.dispatch(&message("r", 3));
+        assert!(slow.is_cancelled());
+        let mut seqs = Vec::new();
+        while let Ok(d) = rx.try_recv() {
+            if let Delivery::Message { seq, .. } = &*d {
+                seqs.push(*seq);
+            }
+        }
+        assert_eq!(seqs, vec![1, 2]);
+        hub.dispatch(&message("r", 4));
+        assert!(rx.try_recv().is_err());
+        assert_eq!(hub.unregister(1), vec!["r".to_owned()]);
+    }
+
+    #[test]
+    fn name_change_reaches_shared_rooms_and_own_connections() {
+        let hub = Hub::new();
+        let mut rxs = Vec::new();
+        for (id, user, rooms) in [
+            (1, "a", vec!["x"]),
+            (2, "b", vec!["x", "y"]),
+            (3, "c", vec!["z"]),
+            (4, "a", vec![]),
+        ] {
+            let (tx, rx) = mpsc::channel(8);
+            hub.register(id, user, tx, CancellationToken::new());
+            for room in rooms {
+                hub.join(id, room);
+            }
+            rxs.push(rx);
+        }
+        hub.dispatch(&BrokerEvent::NameChanged {
+            user_id: "a".into(),
+            old_name: "ada".into(),
+            name: "grace".into(),
+            rooms: vec!["x".into(), "y".into()],
+        });
+        let got: Vec<Option<String>> = rxs
+            .iter_mut()
+            .map(|rx| {
+                rx.try_recv().ok().map(|d| match &*d {
+                    Delivery::Direct { frame } => frame.as_str().to_owned(),
+                    _ => String::new(),
+                })
+            })
+            .collect();
+        assert!(got[0].as_deref().is_some_and(|f| f.contains(r#""rooms":["x"]"#)));
+        assert!(
+            got[1]
+                .as_deref()
+                .is_some_and(|f| f.contains(r#""rooms":["x","y"]"#))
+        );
+        assert!(got[2].is_none());
+        assert!(got[3].as_deref().is_some_and(|f| f.contains(r#""rooms":[]"#)));
+    }
+}

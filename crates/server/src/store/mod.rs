@@ -1,0 +1,140 @@
+//! The store: users, rooms, memberships and messages, behind the object-safe [`Store`]
+//! trait so the embedded SQLite implementation ([`sqlite`]) and a PostgreSQL one share
+//! every code path above it. SQL dialect details stay inside the implementations.
+//!
+//! The store is the sequencer: [`Store::append_batch`] assigns each room's next sequence
+//! inside the transaction that inserts the message (G2), and the group committer
+//! ([`commit`]) acknowledges a post only after that transaction committed (G1).
+
+pub mod commit;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use tuitalk_protocol::{ChatMessage, Seq};
+
+/// An identity as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The server-issued id (a UUID string).
+    pub user_id: String,
+    /// The current display name.
+    pub name: String,
+}
+
+/// A post to store. The author comes from the session, never from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPost {
+    /// The room (already validated and joined).
+    pub room: String,
+    /// The client's post id (validated).
+    pub post_id: String,
+    /// The author's user id, from the session.
+    pub author_id: String,
+    /// The text (validated).
+    pub text: String,
+    /// The server time of the post, in milliseconds since the Unix epoch.
+    pub ts: i64,
+}
+
+/// The outcome of storing one post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The stored message (the original one for a duplicate).
+    pub message: ChatMessage,
+    /// Whether the post id had been stored before with the same room and text: the
+    /// message is then not published again (G4).
+    pub duplicate: bool,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The post id was used before by this author for another room or text (client sees
+    /// `id_conflict`).
+    #[error("post id already used for another message")]
+    IdConflict,
+    /// The database could not be reached or the statement failed (client sees
+    /// `unavailable`).
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the schema migrations failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Preparing the store's files failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// Stored data violates an invariant (for example a negative sequence).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// Persistent state. Implementations are shared as `Arc<dyn Store>`; every method is
+/// cancel-safe in the sense that dropping its future never leaves a partial write (each
+/// write is one transaction).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the store answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates a guest identity with a new id and the given (validated) name.
+    async fn create_guest(&self, name: &str) -> Result<User, StoreError>;
+
+    /// The user with this id, if any.
+    async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+
+    /// Changes a user's display name; returns the previous name, `None` if there is no
+    /// such user.
+    async fn rename(&self, user_id: &str, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// Makes the user a member of the room, creating the room when it does not exist;
+    /// returns the room's head sequence read after the membership was stored.
+    async fn join(&self, user_id: &str, room: &str) -> Result<Seq, StoreError>;
+
+    /// Ends the user's membership of the room (no error if there was none).
+    async fn leave(&self, user_id: &str, room: &str) -> Result<(), StoreError>;
+
+    /// The rooms the user is a member of, by name.
+    async fn rooms_of(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The room's newest sequence (0 for an empty or unknown room).
+    async fn head(&self, room: &str) -> Result<Seq, StoreError>;
+
+    /// Stores the posts in ONE transaction, in order, assigning each room's next sequence
+    /// inside it. Each post gets its own outcome: stored, a duplicate of an earlier post
+    /// with the same author and id (same room and text: the original message), or
+    /// [`StoreError::IdConflict`]. The outer error means the transaction failed and
+    /// nothing was stored.
+    async fn append_batch(
+        &self,
+        posts: Vec<NewPost>,
+    ) -> Result<Vec<Result<Appended, StoreError>>, StoreError>;
+
+    /// Messages of the room with `after < seq <= up_to`, ascending, at most `limit` (for
+    /// resuming a room and repairing gaps).
+    async fn messages_after(
+        &self,
+        room: &str,
+        after: Seq,
+        up_to: Seq,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// The newest `limit` messages with `seq < before` (all when `before` is `None`),
+    /// ascending, and whether older ones exist.
+    async fn history(
+        &self,
+        room: &str,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError>;
+
+    /// Closes the store's connections (at shutdown).
+    async fn close(&self);
+}
+
+/// The current time in milliseconds since the Unix epoch (UTC), as stored and sent.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,396 @@
+//! The embedded store: one SQLite file in WAL mode, with the migrations of `sql/sqlite/`.
+//!
+//! Writes go through a pool of exactly one connection: SQLite has a single writer anyway,
+//! and a deferred transaction that reads then writes can fail with `SQLITE_BUSY` when
+//! another connection wrote in between. Reads use a separate pool and run concurrently
+//! (WAL lets readers see the last committed state while a write is in progress).
+//! `synchronous = full` makes a commit durable before it returns, which G1 relies on.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tuitalk_protocol::{ChatMessage, Seq};
+
+use super::{Appended, NewPost, Store, StoreError, User};
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+/// A message row joined with its room's name.
+#[derive(Debug, sqlx::FromRow)]
+struct MessageRow {
+    room: String,
+    seq: i64,
+    post_id: String,
+    author_id: String,
+    author: String,
+    text: String,
+    created_at: i64,
+}
+
+impl MessageRow {
+    fn into_message(self) -> Result<ChatMessage, StoreError> {
+        Ok(ChatMessage {
+            room: self.room,
+            seq: to_seq(self.seq)?,
+            id: self.post_id,
+            author_id: self.author_id,
+            author: self.author,
+            text: self.text,
+            ts: self.created_at,
+        })
+    }
+}
+
+const MESSAGE_COLUMNS_BY_AUTHOR: &str = "select r.name as room, m.seq, m.post_id, m.author_id, m.author, m.text, m.created_at \
+     from message m join room r on r.room_id = m.room_id \
+     where m.author_id = ? and m.post_id = ?";
+
+fn to_seq(value: i64) -> Result<Seq, StoreError> {
+    Seq::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative sequence {value}")))
+}
+
+/// Clamps a protocol sequence into SQLite's integer range.
+fn to_sql(seq: Seq) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `path` and applies the migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("../../sql/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn create_guest(&self, name: &str) -> Result<User, StoreError> {
+        let user_id = uuid::Uuid::now_v7().to_string();
+        sqlx::query("insert into user (user_id, name, created_at) values (?, ?, ?)")
+            .bind(&user_id)
+            .bind(name)
+            .bind(super::now_ms())
+            .execute(&self.writer)
+            .await?;
+        Ok(User {
+            user_id,
+            name: name.to_owned(),
+        })
+    }
+
+    async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        let name: Option<String> = sqlx::query_scalar("select name from user where user_id = ?")
+            .bind(user_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(name.map(|name| User {
+            user_id: user_id.to_owned(),
+            name,
+        }))
+    }
+
+    async fn rename(&self, user_id: &str, name: &str) -> Result<Option<String>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let old: Option<String> = sqlx::query_scalar("select name from user where user_id = ?")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if old.is_some() {
+            sqlx::query("update user set name = ? where user_id = ?")
+                .bind(name)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(old)
+    }
+
+    async fn join(&self, user_id: &str, room: &str) -> Result<Seq, StoreError> {
+        let now = super::now_ms();
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("insert into room (name, created_at) values (?, ?) on conflict (name) do nothing")
+            .bind(room)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "insert into membership (user_id, room_id, created_at) \
+             select ?, room_id, ? from room where name = ? \
+             on conflict (user_id, room_id) do nothing",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(room)
+        .execute(&mut *tx)
+        .await?;
+        let head: i64 = sqlx::query_scalar("select head from room where name = ?")
+            .bind(room)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        to_seq(head)
+    }
+
+    async fn leave(&self, user_id: &str, room: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "delete from membership where user_id = ? \
+             and room_id = (select room_id from room where name = ?)",
+        )
+        .bind(user_id)
+        .bind(room)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn rooms_of(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let rooms = sqlx::query_scalar(
+            "select r.name from membership m join room r on r.room_id = m.room_id \
+             where m.user_id = ? order by r.name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rooms)
+    }
+
+    async fn head(&self, room: &str) -> Result<Seq, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("select head from room where name = ?")
+            .bind(room)
+            .fetch_optional(&self.reader)
+            .await?;
+        to_seq(head.unwrap_or(0))
+    }
+
+    async fn append_batch(
+        &self,
+        posts: Vec<NewPost>,
+    ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut outcomes = Vec::with_capacity(posts.len());
+        for post in posts {
+            // A post id seen before (also earlier in this batch) is a duplicate or a conflict.
+            let existing: Option<MessageRow> = sqlx::query_as(MESSAGE_COLUMNS_BY_AUTHOR)
+                .bind(&post.author_id)
+                .bind(&post.post_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = existing {
+                if row.room == post.room && row.text == post.text {
+                    outcomes.push(row.into_message().map(|message| Appended {
+                        message,
+                        duplicate: true,
+                    }));
+                } else {
+                    outcomes.push(Err(StoreError::IdConflict));
+                }
+                continue;
+            }
+            // The author's current name goes into the message; read it before taking a
+            // sequence so an unknown author cannot leave a hole.
+            let author: Option<String> =
+                sqlx::query_scalar("select name from user where user_id = ?")
+                    .bind(&post.author_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(author) = author else {
+                outcomes.push(Err(StoreError::Corrupt(format!(
+                    "unknown author {}",
+                    post.author_id
+                ))));
+                continue;
+            };
+            sqlx::query(
+                "insert into room (name, created_at) values (?, ?) on conflict (name) do nothing",
+            )
+            .bind(&post.room)
+            .bind(post.ts)
+            .execute(&mut *tx)
+            .await?;
+            let (room_id, seq): (i64, i64) = sqlx::query_as(
+                "update room set head = head + 1 where name = ? returning room_id, head",
+            )
+            .bind(&post.room)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "insert into message (room_id, seq, post_id, author_id, author, text, created_at) \
+                 values (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(room_id)
+            .bind(seq)
+            .bind(&post.post_id)
+            .bind(&post.author_id)
+            .bind(&author)
+            .bind(&post.text)
+            .bind(post.ts)
+            .execute(&mut *tx)
+            .await?;
+            outcomes.push(Ok(Appended {
+                message: ChatMessage {
+                    room: post.room,
+                    seq: to_seq(seq)?,
+                    id: post.post_id,
+                    author_id: post.author_id,
+                    author,
+                    text: post.text,
+                    ts: post.ts,
+                },
+                duplicate: false,
+            }));
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn messages_after(
+        &self,
+        room: &str,
+        after: Seq,
+        up_to: Seq,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "select r.name as room, m.seq, m.post_id, m.author_id, m.author, m.text, m.created_at \
+             from message m join room r on r.room_id = m.room_id \
+             where r.name = ? and m.seq > ? and m.seq <= ? order by m.seq limit ?",
+        )
+        .bind(room)
+        .bind(to_sql(after))
+        .bind(to_sql(up_to))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(MessageRow::into_message).collect()
+    }
+
+    async fn history(
+        &self,
+        room: &str,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+        // One row more than asked tells whether older messages exist.
+        let mut rows: Vec<MessageRow> = sqlx::query_as(
+            "select r.name as room, m.seq, m.post_id, m.author_id, m.author, m.text, m.created_at \
+             from message m join room r on r.room_id = m.room_id \
+             where r.name = ? and m.seq < ? order by m.seq desc limit ?",
+        )
+        .bind(room)
+        .bind(before.map_or(i64::MAX, to_sql))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.reader)
+        .await?;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        rows.reverse();
+        let messages = rows
+            .into_iter()
+            .map(MessageRow::into_message)
+            .collect::<Result<_, _>>()?;
+        Ok((messages, has_more))
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open");
+        (dir, store)
+    }
+
+    fn post(author: &str, room: &str, id: &str, text: &str) -> NewPost {
+        NewPost {
+            room: room.into(),
+            post_id: id.into(),
+            author_id: author.into(),
+            text: text.into(),
+            ts: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn batch_sequences_duplicates_and_conflicts() {
+        let (_dir, store) = store().await;
+        let ada = store.create_guest("ada").await.expect("guest");
+        assert_eq!(store.join(&ada.user_id, "r").await.expect("join"), 0);
+        let out = store
+            .append_batch(vec![
+                post(&ada.user_id, "r", "a", "one"),
+                post(&ada.user_id, "r", "b", "two"),
+                post(&ada.user_id, "r", "a", "one"),
+                post(&ada.user_id, "r", "a", "other"),
+                post(&ada.user_id, "s", "c", "elsewhere"),
+                post("nobody", "r", "d", "ghost"),
+            ])
+            .await
+            .expect("batch");
+        let seqs: Vec<_> = out
+            .iter()
+            .map(|o| o.as_ref().map(|a| (a.message.seq, a.duplicate)).ok())
+            .collect();
+        assert_eq!(
+            seqs,
+            vec![
+                Some((1, false)),
+                Some((2, false)),
+                Some((1, true)),
+                None,
+                Some((1, false)),
+                None
+            ]
+        );
+        assert!(matches!(out[3], Err(StoreError::IdConflict)));
+        assert_eq!(store.head("r").await.expect("head"), 2);
+        assert_eq!(store.head("unknown").await.expect("head"), 0);
+        let after = store.messages_after("r", 1, 2, 10).await.expect("after");
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].author, "ada");
+        assert_eq!(store.rooms_of(&ada.user_id).await.expect("rooms"), vec!["r"]);
+    }
+}
