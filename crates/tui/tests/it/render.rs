@@ -1,0 +1,202 @@
+//! Rendering against ratatui's TestBackend.
+
+use tuitalk_protocol::{ErrorCode, ServerEvent};
+use tuitalk_tui::net::NetEvent;
+use tuitalk_tui::update;
+use tuitalk_tui::view::style::local_time;
+
+use crate::support::*;
+
+#[test]
+fn shows_message_time_author_and_text() {
+    let mut model = model_in_room("42");
+    frame(&mut model, message("42", 1, "u-bob", "bob", "hello ada"));
+    let text = screen_text(&mut model);
+    let time = local_time(1_763_800_000_000);
+    assert!(text.contains(&format!("{time} bob: hello ada")), "{text}");
+}
+
+#[test]
+fn pending_post_is_marked_until_acknowledged() {
+    let mut model = model_in_room("42");
+    let effects = type_line(&mut model, "on its way");
+    let id = match &sent(&effects)[0] {
+        tuitalk_protocol::ClientCommand::Post { id, .. } => id.clone(),
+        other => panic!("not a post: {other:?}"),
+    };
+    let text = screen_text(&mut model);
+    assert!(text.contains("ada: on its way (pending)"), "{text}");
+    assert!(text.contains("outbox 1"), "{text}");
+    frame(
+        &mut model,
+        ServerEvent::Ack {
+            room: "42".into(),
+            id,
+            seq: 1,
+            ts: 1_763_800_000_000,
+        },
+    );
+    let text = screen_text(&mut model);
+    assert!(text.contains("ada: on its way"), "{text}");
+    assert!(!text.contains("(pending)"), "{text}");
+    assert!(!text.contains("outbox"), "{text}");
+}
+
+#[test]
+fn status_line_shows_state_room_unread_and_name() {
+    let mut model = model_in_room("42");
+    type_line(&mut model, "/room lobby");
+    frame(
+        &mut model,
+        ServerEvent::Joined {
+            room: "lobby".into(),
+            head: 0,
+        },
+    );
+    frame(&mut model, message("42", 1, "u-bob", "bob", "x"));
+    frame(&mut model, message("42", 2, "u-bob", "bob", "y"));
+    let lines = screen(&mut model, 80, 10);
+    let status = &lines[8];
+    assert!(status.contains("connected"), "{status}");
+    assert!(status.contains("#lobby"), "{status}");
+    assert!(status.contains("#42(2)"), "{status}");
+    assert!(status.contains("you: ada"), "{status}");
+}
+
+#[test]
+fn status_line_counts_down_the_reconnect_and_shows_offline() {
+    let mut model = model_in_room("42");
+    update::update(
+        &mut model,
+        update::Msg::Net(NetEvent::Disconnected {
+            code: None,
+            reason: "connection reset".into(),
+        }),
+        1_000,
+    );
+    // Draw as if 0 ms passed: "reconnecting in N s" with N ≤ 1 (first delay ≤ 500 ms).
+    let text = screen_text(&mut model);
+    assert!(
+        text.contains("reconnecting in 1 s") || text.contains("reconnecting in 0 s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("disconnected (connection reset); reconnecting"),
+        "{text}"
+    );
+    let mut model = model_in_room("42");
+    net(
+        &mut model,
+        NetEvent::Disconnected {
+            code: Some(4001),
+            reason: "unsupported_version".into(),
+        },
+    );
+    let text = screen_text(&mut model);
+    assert!(text.contains("offline: session refused"), "{text}");
+}
+
+#[test]
+fn text_from_others_is_sanitised() {
+    let mut model = model_in_room("42");
+    frame(
+        &mut model,
+        message(
+            "42",
+            1,
+            "u-evil",
+            "ev\x1b[31mil\u{202E}",
+            "a\x1b]0;title\x07b\x1b[2Jc\u{9b}1md",
+        ),
+    );
+    let text = screen_text(&mut model);
+    assert!(text.contains("evil: abcd"), "{text}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(!text.contains("title"), "{text}");
+    assert!(!text.contains("[31m"), "{text}");
+}
+
+#[test]
+fn notices_are_system_lines_not_dumps() {
+    let mut model = model_in_room("42");
+    frame(
+        &mut model,
+        ServerEvent::UserJoined {
+            room: "42".into(),
+            user_id: "u-bob".into(),
+            name: "bob".into(),
+        },
+    );
+    frame(
+        &mut model,
+        ServerEvent::Error {
+            code: ErrorCode::InvalidName,
+            message: "name too long".into(),
+            command: Some("name".into()),
+            room: None,
+            id: None,
+            retry_after_ms: None,
+        },
+    );
+    let text = screen_text(&mut model);
+    assert!(text.contains("* bob joined #42"), "{text}");
+    assert!(
+        text.contains("* could not change name: name too long"),
+        "{text}"
+    );
+    assert!(!text.contains("Error {"), "{text}");
+}
+
+#[test]
+fn header_lists_who_is_present() {
+    let mut model = model_in_room("42");
+    frame(
+        &mut model,
+        ServerEvent::Presence {
+            room: "42".into(),
+            members: vec![
+                tuitalk_protocol::Member {
+                    user_id: ME.into(),
+                    name: "ada".into(),
+                },
+                tuitalk_protocol::Member {
+                    user_id: "u-bob".into(),
+                    name: "bob".into(),
+                },
+            ],
+        },
+    );
+    let lines = screen(&mut model, 80, 10);
+    assert!(
+        lines[0].contains("#42  2 present: ada, bob"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn long_messages_wrap_and_multiline_texts_break() {
+    let mut model = model_in_room("42");
+    frame(
+        &mut model,
+        message(
+            "42",
+            1,
+            "u-bob",
+            "bob",
+            &format!("{}\nsecond line", "x".repeat(70)),
+        ),
+    );
+    let lines = screen(&mut model, 40, 12);
+    let text = lines.join("\n");
+    assert!(text.contains("second line"), "{text}");
+    assert!(lines.iter().all(|line| line.chars().count() == 40));
+}
+
+#[test]
+fn no_room_shows_the_welcome_hint() {
+    let mut model = connected_model();
+    let text = screen_text(&mut model);
+    assert!(text.contains("/room NAME joins a room"), "{text}");
+    assert!(text.contains("no room"), "{text}");
+}
