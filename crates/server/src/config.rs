@@ -161,8 +161,9 @@ section! {
         max_rooms: u32 = 50,
         /// Posts per second one connection may sustain; bursts up to the same number.
         posts_per_second: u32 = 20,
-        /// Outbound frames queued per connection. A reader that lets it overflow is closed
-        /// with 4000 (slow consumer) and resumes after reconnecting.
+        /// Outbound frames queued per connection (at least `store.max_batch`, since one
+        /// stored batch may go to one room at once). A reader that lets it overflow is
+        /// closed with 4000 (slow consumer) and resumes after reconnecting.
         send_queue: usize = 256,
         /// Most WebSocket connections at once; more are closed with 1013 right after the
         /// upgrade.
@@ -285,6 +286,15 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "limits.max_frame_bytes",
                 reason: "must be at least 1024 (a hello or a short post must fit)".to_owned(),
+            });
+        }
+        if l.send_queue < self.store.max_batch {
+            return Err(ConfigError::Invalid {
+                key: "limits.send_queue",
+                reason: format!(
+                    "must be at least store.max_batch ({}): one batch may all go to one room",
+                    self.store.max_batch
+                ),
             });
         }
         if l.idle_timeout_ms <= l.ping_interval_ms {

@@ -83,7 +83,7 @@ pub async fn serve(mut socket: WebSocket, state: AppState) {
     let span = tracing::info_span!("conn", conn = conn_id, user_id = tracing::field::Empty);
     async move {
         tracing::debug!("connected");
-        let (sink, stream) = socket.split();
+        let (sink, mut stream) = socket.split();
         let send_queue = state.config.limits.send_queue;
         let (out_tx, out_rx) = mpsc::channel(send_queue);
         let slow = CancellationToken::new();
@@ -92,10 +92,20 @@ pub async fn serve(mut socket: WebSocket, state: AppState) {
         );
         let (events_tx, events_rx) = mpsc::channel(send_queue);
         let mut connection = Connection::new(state, conn_id, out_tx, slow, events_tx);
-        connection.run(stream, events_rx).await;
+        connection.run(&mut stream, events_rx).await;
         connection.cleanup().await;
         drop(connection);
         let _ = writer.await;
+        // Finish the closing handshake: read until the peer's close (or a timeout), so
+        // the close frame is not lost to a reset of a socket with unread data.
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
         drop(slot);
         tracing::debug!("disconnected");
     }
@@ -267,7 +277,7 @@ impl Connection {
     /// The command loop.
     async fn run(
         &mut self,
-        mut stream: SplitStream<WebSocket>,
+        stream: &mut SplitStream<WebSocket>,
         mut events: mpsc::Receiver<Arc<Delivery>>,
     ) {
         let limits = self.state.config.limits.clone();

@@ -1,0 +1,13 @@
+//! Integration tests: each test starts the real server (`spawn_app`) on 127.0.0.1:0 with a
+//! fresh data directory and talks to it over WebSocket. `TEST_LOG=debug` shows logs.
+
+mod auth;
+mod bad_input;
+mod chat;
+mod helpers;
+mod history;
+mod http;
+mod idempotency;
+mod limits;
+mod resume;
+mod shutdown;
