@@ -8,9 +8,15 @@ use tuitalk_tui::{app, cli::Cli};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // `ratatui::init` enters the alternate screen and raw mode and installs a panic hook
+    // `ratatui::try_init` enters the alternate screen and raw mode and installs a panic hook
     // that restores the terminal before the panic message is printed.
-    let mut terminal = ratatui::init();
+    let mut terminal = match ratatui::try_init() {
+        Ok(terminal) => terminal,
+        Err(err) => {
+            ratatui::restore();
+            return Err(anyhow::Error::new(err).context("tuitalk needs an interactive terminal"));
+        }
+    };
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);

@@ -165,6 +165,23 @@ impl Model {
         }
     }
 
+    /// Keeps system lines in place after a room's history was reset on the server: a
+    /// line anchored above the room's newest sequence moves to the top, so that new
+    /// messages (with small sequences again) appear below it.
+    pub fn reanchor_system_lines(&mut self) {
+        for (room, lines) in &mut self.system {
+            let Some(room) = room.as_deref().and_then(|room| self.client.room(room)) else {
+                continue;
+            };
+            let top = room
+                .last_seq()
+                .max(room.messages().next_back().map_or(0, |m| m.seq));
+            for line in lines.iter_mut().filter(|line| line.after_seq > top) {
+                line.after_seq = 0;
+            }
+        }
+    }
+
     /// Adds an informational line to the current view.
     pub fn info(&mut self, text: impl Into<String>) {
         let room = self.client.current_room().map(str::to_owned);

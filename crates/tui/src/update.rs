@@ -63,6 +63,7 @@ pub fn update(model: &mut Model, msg: Msg, now_ms: u64) -> Vec<Effect> {
 /// Turns the client core's actions into effects; notices become system lines.
 fn apply(model: &mut Model, actions: Vec<Action>) -> Vec<Effect> {
     let mut effects = Vec::new();
+    model.reanchor_system_lines();
     for action in actions {
         match action {
             Action::Connect => effects.push(Effect::Net(NetCommand::Connect)),

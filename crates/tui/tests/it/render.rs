@@ -200,3 +200,53 @@ fn no_room_shows_the_welcome_hint() {
     assert!(text.contains("/room NAME joins a room"), "{text}");
     assert!(text.contains("no room"), "{text}");
 }
+
+#[test]
+fn after_a_server_reset_new_messages_show_below_old_system_lines() {
+    let mut model = model_in_room("42");
+    for seq in 1..=5 {
+        frame(
+            &mut model,
+            message("42", seq, "u-bob", "bob", &format!("old {seq}")),
+        );
+    }
+    model.info("an old notice");
+    net(
+        &mut model,
+        NetEvent::Disconnected {
+            code: Some(1012),
+            reason: String::new(),
+        },
+    );
+    let at = match *model.client.state() {
+        tuitalk_client::ConnState::Reconnecting { at_ms, .. } => at_ms,
+        ref other => panic!("not reconnecting: {other:?}"),
+    };
+    update::update(&mut model, update::Msg::Tick, at);
+    net(&mut model, NetEvent::Connected);
+    frame(
+        &mut model,
+        ServerEvent::Welcome {
+            version: 1,
+            user_id: ME.into(),
+            name: "ada".into(),
+            token: "tok".into(),
+            rooms: vec!["42".into()],
+            limits: tuitalk_client::default_limits(),
+        },
+    );
+    frame(
+        &mut model,
+        ServerEvent::Joined {
+            room: "42".into(),
+            head: 0,
+        },
+    );
+    frame(&mut model, message("42", 1, "u-bob", "bob", "new one"));
+    let text = screen_text(&mut model);
+    let notice = text.find("an old notice").expect("old notice shown");
+    let reset = text.find("was reset").expect("reset notice shown");
+    let new = text.find("bob: new one").expect("new message shown");
+    assert!(notice < reset && reset < new, "{text}");
+    assert!(!text.contains("old 5"), "{text}");
+}
