@@ -280,8 +280,14 @@ impl Config {
         positive("limits.hello_timeout_ms", l.hello_timeout_ms)?;
         positive("limits.ping_interval_ms", l.ping_interval_ms)?;
         positive("limits.idle_timeout_ms", l.idle_timeout_ms)?;
-        positive("limits.max_errors_per_minute", l.max_errors_per_minute.into())?;
-        positive("server.shutdown_timeout_ms", self.server.shutdown_timeout_ms)?;
+        positive(
+            "limits.max_errors_per_minute",
+            l.max_errors_per_minute.into(),
+        )?;
+        positive(
+            "server.shutdown_timeout_ms",
+            self.server.shutdown_timeout_ms,
+        )?;
         if l.max_frame_bytes < 1024 {
             return Err(ConfigError::Invalid {
                 key: "limits.max_frame_bytes",
@@ -312,7 +318,12 @@ impl Config {
                 reason: "must be at least 16 characters".to_owned(),
             });
         }
-        if self.log.filter.parse::<tracing_subscriber::EnvFilter>().is_err() {
+        if self
+            .log
+            .filter
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
             return Err(ConfigError::Invalid {
                 key: "log.filter",
                 reason: format!("`{}` is not a valid tracing filter", self.log.filter),
@@ -415,7 +426,11 @@ mod tests {
         for (section, fields) in all {
             assert!(text.contains(&format!("[{section}]")), "{section}");
             for field in fields {
-                assert!(!field.doc.is_empty(), "{section}.{} undocumented", field.name);
+                assert!(
+                    !field.doc.is_empty(),
+                    "{section}.{} undocumented",
+                    field.name
+                );
                 let set = format!("\n{} = ", field.name);
                 let unset = format!("\n# {} = ", field.name);
                 assert!(
@@ -441,20 +456,20 @@ mod tests {
         let file = dir.path().join("c.toml");
         std::fs::write(
             &file,
-            "[server]\nlisten = \"0.0.0.0:9000\"\n[limits]\nmax_rooms = 7\nsend_queue = 9\n",
+            "[server]\nlisten = \"0.0.0.0:9000\"\n[limits]\nmax_rooms = 7\nsend_queue = 300\n",
         )
         .expect("write");
         let config = Config::load_from(
             Some(&file),
             env(&[
-                ("TUITALK__LIMITS__SEND_QUEUE", "33"),
+                ("TUITALK__LIMITS__SEND_QUEUE", "333"),
                 ("TUITALK__AUTH__SECRET", "0123456789abcdef0123"),
             ]),
         )
         .expect("loads");
         assert_eq!(config.server.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(config.limits.max_rooms, 7);
-        assert_eq!(config.limits.send_queue, 33);
+        assert_eq!(config.limits.send_queue, 333);
         assert_eq!(
             config.auth.secret.as_ref().map(Secret::expose),
             Some("0123456789abcdef0123")

@@ -42,6 +42,8 @@ use crate::store::{NewPost, now_ms};
 
 /// How long the writer keeps trying to deliver a close frame to a peer that does not read.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long to wait for the peer's answer to our close frame before dropping the socket.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
 /// The transport's hard cap is this many times `limits.max_frame_bytes`.
 const HARD_CAP_FACTOR: usize = 4;
 /// The window over which protocol violations are counted.
@@ -98,7 +100,7 @@ pub async fn serve(mut socket: WebSocket, state: AppState) {
         let _ = writer.await;
         // Finish the closing handshake: read until the peer's close (or a timeout), so
         // the close frame is not lost to a reset of a socket with unread data.
-        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
             while let Some(Ok(message)) = stream.next().await {
                 if matches!(message, Message::Close(_)) {
                     break;
@@ -158,8 +160,8 @@ async fn write_loop(
             Some(Outbound::Frame(frame)) => Message::Text(frame),
             Some(Outbound::Ping) => Message::Ping(Default::default()),
             Some(Outbound::Close(code, reason)) => {
-                let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close_message(code, reason)))
-                    .await;
+                let _ =
+                    tokio::time::timeout(CLOSE_GRACE, sink.send(close_message(code, reason))).await;
                 break;
             }
         };
@@ -285,7 +287,8 @@ impl Connection {
         tokio::pin!(hello_deadline);
         let ping_every = Duration::from_millis(limits.ping_interval_ms);
         let idle_after = Duration::from_millis(limits.idle_timeout_ms);
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         let max_pending = limits.send_queue;
         let shutdown = self.state.shutdown.clone();
         let slow = self.slow.clone();
@@ -424,10 +427,7 @@ impl Connection {
         Ok(())
     }
 
-    async fn on_frame(
-        &mut self,
-        frame: Option<Result<Message, axum::Error>>,
-    ) -> Result<(), Stop> {
+    async fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), Stop> {
         let message = match frame {
             None => return Err(Stop),
             Some(Ok(message)) => message,
@@ -448,10 +448,9 @@ impl Connection {
                     Ok(command) => self.on_command(command).await,
                     Err(err) => {
                         let context = Context {
-                            command: err
-                                .command
-                                .as_deref()
-                                .and_then(|kind| ClientCommand::KINDS.iter().copied().find(|k| *k == kind)),
+                            command: err.command.as_deref().and_then(|kind| {
+                                ClientCommand::KINDS.iter().copied().find(|k| *k == kind)
+                            }),
                             ..Context::default()
                         };
                         self.violation(&context, Refusal::new(err.code, err.message))
@@ -533,9 +532,9 @@ impl Connection {
     }
 
     fn session(&self) -> Result<&Session, Refusal> {
-        self.session.as_ref().ok_or_else(|| {
-            Refusal::new(ErrorCode::NotAuthenticated, "send hello first")
-        })
+        self.session
+            .as_ref()
+            .ok_or_else(|| Refusal::new(ErrorCode::NotAuthenticated, "send hello first"))
     }
 
     fn joined_session(&self, room: &str) -> Result<&Session, Refusal> {
@@ -620,7 +619,11 @@ impl Connection {
         self.send(&welcome).await
     }
 
-    async fn join(&mut self, room: String, since: Option<Seq>) -> Result<Result<(), Stop>, Refusal> {
+    async fn join(
+        &mut self,
+        room: String,
+        since: Option<Seq>,
+    ) -> Result<Result<(), Stop>, Refusal> {
         name::validate_room(&room)?;
         let session = self.session()?;
         let user = session.user.clone();
@@ -658,7 +661,13 @@ impl Connection {
         };
         session.rooms.insert(room.clone(), start);
         tracing::debug!(room, head, since, "joined");
-        if let Err(stop) = self.send(&ServerEvent::Joined { room: room.clone(), head }).await {
+        if let Err(stop) = self
+            .send(&ServerEvent::Joined {
+                room: room.clone(),
+                head,
+            })
+            .await
+        {
             return Ok(Err(stop));
         }
         if !already {
@@ -666,7 +675,12 @@ impl Connection {
                 user_id: user.user_id.clone(),
                 name: user.name.clone(),
             };
-            match self.state.broker.presence_add(&room, &member, self.conn_id).await {
+            match self
+                .state
+                .broker
+                .presence_add(&room, &member, self.conn_id)
+                .await
+            {
                 Ok(true) => {
                     let event = BrokerEvent::UserJoined {
                         room: room.clone(),
@@ -712,7 +726,12 @@ impl Connection {
                 }
             };
             let Some(last) = messages.last().map(|m| m.seq) else {
-                tracing::warn!(room, after = next, up_to, "store has fewer messages than its head");
+                tracing::warn!(
+                    room,
+                    after = next,
+                    up_to,
+                    "store has fewer messages than its head"
+                );
                 break;
             };
             for message in messages {

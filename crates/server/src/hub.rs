@@ -348,13 +348,21 @@ mod tests {
                 })
             })
             .collect();
-        assert!(got[0].as_deref().is_some_and(|f| f.contains(r#""rooms":["x"]"#)));
+        assert!(
+            got[0]
+                .as_deref()
+                .is_some_and(|f| f.contains(r#""rooms":["x"]"#))
+        );
         assert!(
             got[1]
                 .as_deref()
                 .is_some_and(|f| f.contains(r#""rooms":["x","y"]"#))
         );
         assert!(got[2].is_none());
-        assert!(got[3].as_deref().is_some_and(|f| f.contains(r#""rooms":[]"#)));
+        assert!(
+            got[3]
+                .as_deref()
+                .is_some_and(|f| f.contains(r#""rooms":[]"#))
+        );
     }
 }

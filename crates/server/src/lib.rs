@@ -166,7 +166,8 @@ pub async fn run(
         tracing::info!(%addr, "listening");
     }
     let app = router(state);
-    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let serve =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     serve.await.map_err(ServerError::Serve)?;
 
     // Accepting has stopped; connections saw the token and are closing with 1012 after

@@ -160,8 +160,14 @@ mod tests {
             .map(|m| m.name)
             .collect();
         assert_eq!(names, vec!["ada", "bob"]);
-        assert_eq!(broker.presence_remove("r", "u2", 1).await.expect("rm"), None);
-        broker.presence_rename("u2", "robert").await.expect("rename");
+        assert_eq!(
+            broker.presence_remove("r", "u2", 1).await.expect("rm"),
+            None
+        );
+        broker
+            .presence_rename("u2", "robert")
+            .await
+            .expect("rename");
         let left = broker.presence_remove("r", "u2", 2).await.expect("rm");
         assert_eq!(left.map(|m| m.name).as_deref(), Some("robert"));
         assert_eq!(broker.presence("r").await.expect("who").len(), 1);

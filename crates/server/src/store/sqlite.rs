@@ -143,11 +143,13 @@ impl Store for SqliteStore {
     async fn join(&self, user_id: &str, room: &str) -> Result<Seq, StoreError> {
         let now = super::now_ms();
         let mut tx = self.writer.begin().await?;
-        sqlx::query("insert into room (name, created_at) values (?, ?) on conflict (name) do nothing")
-            .bind(room)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "insert into room (name, created_at) values (?, ?) on conflict (name) do nothing",
+        )
+        .bind(room)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "insert into membership (user_id, room_id, created_at) \
              select ?, room_id, ? from room where name = ? \
@@ -391,6 +393,9 @@ mod tests {
         let after = store.messages_after("r", 1, 2, 10).await.expect("after");
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].author, "ada");
-        assert_eq!(store.rooms_of(&ada.user_id).await.expect("rooms"), vec!["r"]);
+        assert_eq!(
+            store.rooms_of(&ada.user_id).await.expect("rooms"),
+            vec!["r"]
+        );
     }
 }

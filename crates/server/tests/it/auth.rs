@@ -12,7 +12,12 @@ async fn guest_names_are_validated_or_generated() {
     let app = spawn_app(|_| {}).await;
     let mut anon = Client::connect(&app).await;
     match anon.hello(None, None).await {
-        ServerEvent::Welcome { name, limits, version, .. } => {
+        ServerEvent::Welcome {
+            name,
+            limits,
+            version,
+            ..
+        } => {
             assert!(name.starts_with("guest-"), "{name}");
             assert_eq!(version, 1);
             assert_eq!(limits.max_text_chars, 4000);
@@ -21,14 +26,28 @@ async fn guest_names_are_validated_or_generated() {
         other => panic!("{other:?}"),
     }
     let mut bad = Client::connect(&app).await;
-    for name in ["", " padded", "bell\u{7}", "esc\u{1b}[31m", "zw\u{200b}j", &"x".repeat(33)] {
-        bad.send(ClientCommand::Hello { version: 1, token: None, name: Some(name.to_owned()) })
-            .await;
+    for name in [
+        "",
+        " padded",
+        "bell\u{7}",
+        "esc\u{1b}[31m",
+        "zw\u{200b}j",
+        &"x".repeat(33),
+    ] {
+        bad.send(ClientCommand::Hello {
+            version: 1,
+            token: None,
+            name: Some(name.to_owned()),
+        })
+        .await;
         bad.expect_error(ErrorCode::InvalidName).await;
     }
     // The connection stays usable: a good hello still works.
     bad.hello(Some("fine"), None).await;
-    bad.send(ClientCommand::Name { name: "tab\there".into() }).await;
+    bad.send(ClientCommand::Name {
+        name: "tab\there".into(),
+    })
+    .await;
     bad.expect_error(ErrorCode::InvalidName).await;
     app.stop().await;
 }
@@ -51,17 +70,28 @@ async fn forged_or_foreign_tokens_are_refused_with_4001() {
     for token in tokens {
         let mut mallory = Client::connect(&app).await;
         mallory
-            .send(ClientCommand::Hello { version: 1, token: Some(token), name: None })
+            .send(ClientCommand::Hello {
+                version: 1,
+                token: Some(token),
+                name: None,
+            })
             .await;
         mallory.expect_error(ErrorCode::InvalidToken).await;
         let (code, reason) = mallory.expect_close().await;
-        assert_eq!((code, reason.as_str()), (CloseCode::HELLO_FAILED, "invalid_token"));
+        assert_eq!(
+            (code, reason.as_str()),
+            (CloseCode::HELLO_FAILED, "invalid_token")
+        );
     }
     // A token signed by another server's key.
     let other = spawn_app(|_| {}).await;
     let mut stranger = Client::connect(&other).await;
     stranger
-        .send(ClientCommand::Hello { version: 1, token: Some(ada.token.clone()), name: None })
+        .send(ClientCommand::Hello {
+            version: 1,
+            token: Some(ada.token.clone()),
+            name: None,
+        })
         .await;
     stranger.expect_error(ErrorCode::InvalidToken).await;
     other.stop().await;
@@ -84,7 +114,10 @@ async fn nobody_posts_as_someone_else() {
     bob.expect_error(ErrorCode::InvalidCommand).await;
     bob.post_acked("r", "y", "mine").await;
     let m = ada.expect_message().await;
-    assert_eq!((m.author_id.as_str(), m.author.as_str()), (bob.user_id.as_str(), "bob"));
+    assert_eq!(
+        (m.author_id.as_str(), m.author.as_str()),
+        (bob.user_id.as_str(), "bob")
+    );
     assert_eq!(ada.all_texts("r").await, vec!["mine"]);
     app.stop().await;
 }
@@ -93,7 +126,11 @@ async fn nobody_posts_as_someone_else() {
 async fn commands_before_hello_and_second_hello() {
     let app = spawn_app(|_| {}).await;
     let mut c = Client::connect(&app).await;
-    c.send(ClientCommand::Join { room: "r".into(), since: None }).await;
+    c.send(ClientCommand::Join {
+        room: "r".into(),
+        since: None,
+    })
+    .await;
     match c.expect_error(ErrorCode::NotAuthenticated).await {
         ServerEvent::Error { command, room, .. } => {
             assert_eq!(command.as_deref(), Some("join"));
@@ -104,7 +141,12 @@ async fn commands_before_hello_and_second_hello() {
     c.post("r", "p", "early").await;
     c.expect_error(ErrorCode::NotAuthenticated).await;
     c.hello(Some("late"), None).await;
-    c.send(ClientCommand::Hello { version: 1, token: None, name: None }).await;
+    c.send(ClientCommand::Hello {
+        version: 1,
+        token: None,
+        name: None,
+    })
+    .await;
     c.expect_error(ErrorCode::AlreadyAuthenticated).await;
     c.join("r", None).await;
     assert!(c.all_texts("r").await.is_empty());
@@ -115,10 +157,18 @@ async fn commands_before_hello_and_second_hello() {
 async fn unsupported_version_closes_with_4001() {
     let app = spawn_app(|_| {}).await;
     let mut c = Client::connect(&app).await;
-    c.send(ClientCommand::Hello { version: 99, token: None, name: None }).await;
+    c.send(ClientCommand::Hello {
+        version: 99,
+        token: None,
+        name: None,
+    })
+    .await;
     c.expect_error(ErrorCode::UnsupportedVersion).await;
     let (code, reason) = c.expect_close().await;
-    assert_eq!((code, reason.as_str()), (CloseCode::HELLO_FAILED, "unsupported_version"));
+    assert_eq!(
+        (code, reason.as_str()),
+        (CloseCode::HELLO_FAILED, "unsupported_version")
+    );
     app.stop().await;
 }
 
@@ -131,6 +181,7 @@ async fn no_hello_in_time_closes_with_4002() {
     assert_eq!(code, CloseCode::HELLO_TIMEOUT);
     // A client that says hello in time is not closed.
     let mut ok = app.guest("ok").await;
-    ok.expect_silence(std::time::Duration::from_millis(500)).await;
+    ok.expect_silence(std::time::Duration::from_millis(500))
+        .await;
     app.stop().await;
 }

@@ -13,7 +13,10 @@ use crate::helpers::{Client, spawn_app};
 /// Asserts the connection still answers.
 async fn still_works(client: &mut Client) {
     client.send(ClientCommand::Ping { nonce: Some(1) }).await;
-    assert_eq!(client.next_significant().await, ServerEvent::Pong { nonce: Some(1) });
+    assert_eq!(
+        client.next_significant().await,
+        ServerEvent::Pong { nonce: Some(1) }
+    );
 }
 
 #[tokio::test]
@@ -26,29 +29,55 @@ async fn malformed_frames_are_refused_and_the_connection_survives() {
         ("[1, 2]", ErrorCode::MalformedJson, None),
         ("\"post\"", ErrorCode::MalformedJson, None),
         (r#"{"type":"dance"}"#, ErrorCode::UnknownType, None),
-        (r#"{"room":"r","text":"no type"}"#, ErrorCode::UnknownType, None),
-        (r#"{"type":"post","room":"r","id":5,"text":"x"}"#, ErrorCode::InvalidCommand, Some("post")),
-        (r#"{"type":"post","room":"r","id":"a"}"#, ErrorCode::InvalidCommand, Some("post")),
-        (r#"{"type":"join","room":"r","since":-1}"#, ErrorCode::InvalidCommand, Some("join")),
-        (r#"{"type":"history","room":"r","limit":"ten"}"#, ErrorCode::InvalidCommand, Some("history")),
+        (
+            r#"{"room":"r","text":"no type"}"#,
+            ErrorCode::UnknownType,
+            None,
+        ),
+        (
+            r#"{"type":"post","room":"r","id":5,"text":"x"}"#,
+            ErrorCode::InvalidCommand,
+            Some("post"),
+        ),
+        (
+            r#"{"type":"post","room":"r","id":"a"}"#,
+            ErrorCode::InvalidCommand,
+            Some("post"),
+        ),
+        (
+            r#"{"type":"join","room":"r","since":-1}"#,
+            ErrorCode::InvalidCommand,
+            Some("join"),
+        ),
+        (
+            r#"{"type":"history","room":"r","limit":"ten"}"#,
+            ErrorCode::InvalidCommand,
+            Some("history"),
+        ),
     ];
     for (frame, code, command) in cases {
         c.send_text(frame).await;
         match c.expect_error(code).await {
-            ServerEvent::Error { command: got, .. } => assert_eq!(got.as_deref(), command, "{frame}"),
+            ServerEvent::Error { command: got, .. } => {
+                assert_eq!(got.as_deref(), command, "{frame}")
+            }
             other => panic!("{other:?}"),
         }
     }
     still_works(&mut c).await;
 
     // Larger than max_frame_bytes (16384) but under the hard cap: refused, survives.
-    let big = format!(r#"{{"type":"post","room":"r","id":"big","text":"{}"}}"#, "x".repeat(20_000));
+    let big = format!(
+        r#"{{"type":"post","room":"r","id":"big","text":"{}"}}"#,
+        "x".repeat(20_000)
+    );
     c.send_text(big).await;
     c.expect_error(ErrorCode::FrameTooLarge).await;
     still_works(&mut c).await;
 
     // Binary frames are refused.
-    c.send_raw(Message::binary(b"{\"type\":\"ping\"}".to_vec())).await;
+    c.send_raw(Message::binary(b"{\"type\":\"ping\"}".to_vec()))
+        .await;
     c.expect_error(ErrorCode::BinaryFrame).await;
     still_works(&mut c).await;
 
@@ -75,7 +104,12 @@ async fn invalid_values_are_refused_and_nothing_is_stored() {
     for (room, id, text, code) in posts {
         c.post(room, id, text).await;
         match c.expect_error(code).await {
-            ServerEvent::Error { command, room: r, id: i, .. } => {
+            ServerEvent::Error {
+                command,
+                room: r,
+                id: i,
+                ..
+            } => {
                 assert_eq!(command.as_deref(), Some("post"));
                 assert_eq!(r.as_deref(), Some(room));
                 assert_eq!(i.as_deref(), Some(id));
@@ -87,17 +121,34 @@ async fn invalid_values_are_refused_and_nothing_is_stored() {
     let max = "é".repeat(4000);
     c.post_acked("r", "max", &max).await;
 
-    c.send(ClientCommand::Join { room: "no/slash".into(), since: None }).await;
+    c.send(ClientCommand::Join {
+        room: "no/slash".into(),
+        since: None,
+    })
+    .await;
     c.expect_error(ErrorCode::InvalidRoom).await;
     for command in [
-        ClientCommand::History { room: "other".into(), before: None, limit: 5 },
-        ClientCommand::Who { room: "other".into() },
-        ClientCommand::Leave { room: "other".into() },
+        ClientCommand::History {
+            room: "other".into(),
+            before: None,
+            limit: 5,
+        },
+        ClientCommand::Who {
+            room: "other".into(),
+        },
+        ClientCommand::Leave {
+            room: "other".into(),
+        },
     ] {
         c.send(command).await;
         c.expect_error(ErrorCode::NotJoined).await;
     }
-    c.send(ClientCommand::History { room: "r".into(), before: None, limit: 0 }).await;
+    c.send(ClientCommand::History {
+        room: "r".into(),
+        before: None,
+        limit: 0,
+    })
+    .await;
     c.expect_error(ErrorCode::InvalidLimit).await;
 
     let texts = c.all_texts("r").await;
@@ -115,7 +166,11 @@ async fn too_many_rooms() {
     c.join("a", None).await;
     c.join("b", None).await;
     c.join("a", None).await; // joining again does not count twice
-    c.send(ClientCommand::Join { room: "c".into(), since: None }).await;
+    c.send(ClientCommand::Join {
+        room: "c".into(),
+        since: None,
+    })
+    .await;
     match c.expect_error(ErrorCode::TooManyRooms).await {
         ServerEvent::Error { room, .. } => assert_eq!(room.as_deref(), Some("c")),
         other => panic!("{other:?}"),
@@ -138,7 +193,12 @@ async fn posting_too_fast_is_rate_limited_and_not_stored() {
     while acked + limited < 10 {
         match c.next_significant().await {
             ServerEvent::Ack { .. } => acked += 1,
-            ServerEvent::Error { code: ErrorCode::RateLimited, retry_after_ms, id, .. } => {
+            ServerEvent::Error {
+                code: ErrorCode::RateLimited,
+                retry_after_ms,
+                id,
+                ..
+            } => {
                 assert!(retry_after_ms.is_some_and(|ms| ms > 0 && ms <= 1000));
                 assert!(id.is_some());
                 limited += 1;
@@ -150,7 +210,8 @@ async fn posting_too_fast_is_rate_limited_and_not_stored() {
     assert!(limited >= 5, "{acked} acked, {limited} limited");
     assert!(acked >= 3, "the burst is allowed");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    while let crate::helpers::Received::Event(_) = c.recv_within(Duration::from_millis(100)).await {}
+    while let crate::helpers::Received::Event(_) = c.recv_within(Duration::from_millis(100)).await {
+    }
     assert_eq!(c.all_texts("r").await.len(), acked);
     // After waiting, posting works again.
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -176,7 +237,10 @@ async fn frame_above_the_hard_cap_closes_with_1009() {
     let mut c = app.guest("ada").await;
     c.join("r", None).await;
     // The hard cap is 4 × max_frame_bytes = 65536 bytes.
-    let huge = format!(r#"{{"type":"post","room":"r","id":"h","text":"{}"}}"#, "x".repeat(70_000));
+    let huge = format!(
+        r#"{{"type":"post","room":"r","id":"h","text":"{}"}}"#,
+        "x".repeat(70_000)
+    );
     c.send_text(huge).await;
     let (code, _) = c.expect_close().await;
     assert_eq!(code, CloseCode::TOO_BIG);

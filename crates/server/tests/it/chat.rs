@@ -16,16 +16,25 @@ async fn two_clients_chat_in_sequence() {
 
     assert_eq!(ada.post_acked("42", "a-1", "hello bob").await, 1);
     let m = bob.expect_message().await;
-    assert_eq!((m.seq, m.text.as_str(), m.author.as_str()), (1, "hello bob", "ada"));
+    assert_eq!(
+        (m.seq, m.text.as_str(), m.author.as_str()),
+        (1, "hello bob", "ada")
+    );
     assert_eq!(m.author_id, ada.user_id);
 
     assert_eq!(bob.post_acked("42", "b-1", "hi ada").await, 2);
     let m = ada.expect_message().await;
-    assert_eq!((m.seq, m.text.as_str(), m.author.as_str()), (2, "hi ada", "bob"));
+    assert_eq!(
+        (m.seq, m.text.as_str(), m.author.as_str()),
+        (2, "hi ada", "bob")
+    );
 
     assert_eq!(ada.post_acked("42", "a-2", "bye").await, 3);
     assert_eq!(bob.expect_message().await.seq, 3);
-    assert_eq!(ada.all_texts("42").await, vec!["hello bob", "hi ada", "bye"]);
+    assert_eq!(
+        ada.all_texts("42").await,
+        vec!["hello bob", "hi ada", "bye"]
+    );
     app.stop().await;
 }
 
@@ -42,18 +51,30 @@ async fn joins_leaves_and_name_changes_reach_others() {
     let mut bob = app.guest("bob").await;
     bob.join("room", None).await;
     match ada.expect("user_joined").await {
-        ServerEvent::UserJoined { room, user_id, name } => {
+        ServerEvent::UserJoined {
+            room,
+            user_id,
+            name,
+        } => {
             assert_eq!((room.as_str(), name.as_str()), ("room", "bob"));
             assert_eq!(user_id, bob.user_id);
         }
         other => panic!("{other:?}"),
     }
 
-    bob.send(ClientCommand::Name { name: "robert".into() }).await;
+    bob.send(ClientCommand::Name {
+        name: "robert".into(),
+    })
+    .await;
     let bob_id = bob.user_id.clone();
     for client in [&mut ada, &mut bob] {
         match client.wait_for("name_changed").await {
-            ServerEvent::NameChanged { old_name, name, rooms, user_id } => {
+            ServerEvent::NameChanged {
+                old_name,
+                name,
+                rooms,
+                user_id,
+            } => {
                 assert_eq!((old_name.as_str(), name.as_str()), ("bob", "robert"));
                 assert_eq!(rooms, vec!["room".to_owned()]);
                 assert_eq!(user_id, bob_id);
@@ -65,7 +86,10 @@ async fn joins_leaves_and_name_changes_reach_others() {
     bob.post_acked("room", "b-1", "renamed").await;
     assert_eq!(ada.expect_message().await.author, "robert");
 
-    bob.send(ClientCommand::Leave { room: "room".into() }).await;
+    bob.send(ClientCommand::Leave {
+        room: "room".into(),
+    })
+    .await;
     bob.expect("left").await;
     match ada.expect("user_left").await {
         ServerEvent::UserLeft { name, user_id, .. } => {
@@ -77,9 +101,13 @@ async fn joins_leaves_and_name_changes_reach_others() {
     // Bob no longer gets the room's messages, and may not post there.
     ada.post_acked("room", "a-1", "still here").await;
     bob.post("room", "b-2", "ghost").await;
-    bob.expect_error(tuitalk_protocol::ErrorCode::NotJoined).await;
+    bob.expect_error(tuitalk_protocol::ErrorCode::NotJoined)
+        .await;
     bob.send(ClientCommand::Ping { nonce: Some(9) }).await;
-    assert_eq!(bob.expect("pong").await, ServerEvent::Pong { nonce: Some(9) });
+    assert_eq!(
+        bob.expect("pong").await,
+        ServerEvent::Pong { nonce: Some(9) }
+    );
 
     // A disconnect counts as leaving.
     let mut cid = app.guest("cid").await;
@@ -133,7 +161,12 @@ async fn every_device_of_an_identity_receives_everything() {
     let mut laptop = Client::connect(&app).await;
     let welcome = laptop.hello(None, Some(&phone.token.clone())).await;
     match welcome {
-        ServerEvent::Welcome { user_id, name, rooms, .. } => {
+        ServerEvent::Welcome {
+            user_id,
+            name,
+            rooms,
+            ..
+        } => {
             assert_eq!(user_id, phone.user_id);
             assert_eq!(name, "ada");
             assert_eq!(rooms, vec!["r".to_owned()]);
@@ -149,11 +182,18 @@ async fn every_device_of_an_identity_receives_everything() {
     // A post from one device reaches the other.
     phone.post_acked("r", "p", "from phone").await;
     let m = laptop.expect_message().await;
-    assert_eq!((m.text.as_str(), m.author_id.as_str()), ("from phone", phone.user_id.as_str()));
+    assert_eq!(
+        (m.text.as_str(), m.author_id.as_str()),
+        ("from phone", phone.user_id.as_str())
+    );
     // A rename reaches the user's device that joined no room as well.
     let mut idle = Client::connect(&app).await;
     idle.hello(None, Some(&phone.token.clone())).await;
-    phone.send(ClientCommand::Name { name: "grace".into() }).await;
+    phone
+        .send(ClientCommand::Name {
+            name: "grace".into(),
+        })
+        .await;
     match idle.wait_for("name_changed").await {
         ServerEvent::NameChanged { name, rooms, .. } => {
             assert_eq!(name, "grace");
@@ -177,7 +217,9 @@ async fn concurrent_posters_get_one_gapless_order() {
         client.join("busy", None).await;
         tasks.push(tokio::spawn(async move {
             for i in 0..POSTS {
-                client.post("busy", &format!("{c}-{i}"), &format!("{c}-{i}")).await;
+                client
+                    .post("busy", &format!("{c}-{i}"), &format!("{c}-{i}"))
+                    .await;
             }
             let mut acks = Vec::new();
             while acks.len() < POSTS {

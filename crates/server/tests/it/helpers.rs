@@ -90,7 +90,10 @@ pub async fn spawn_app_in(data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> T
     ));
     // The store opens before the first upgrade is answered; wait until /healthz answers.
     for _ in 0..100 {
-        if http_get(addr, "/healthz").await.is_some_and(|(s, _)| s == 200) {
+        if http_get(addr, "/healthz")
+            .await
+            .is_some_and(|(s, _)| s == 200)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -329,9 +332,7 @@ impl Client {
         while acked.is_none() || !seen {
             match self.next_significant().await {
                 ServerEvent::Ack { id: got, seq, .. } if got == id => acked = Some(seq),
-                ServerEvent::Message(m) if m.id == id && m.author_id == self.user_id => {
-                    seen = true
-                }
+                ServerEvent::Message(m) if m.id == id && m.author_id == self.user_id => seen = true,
                 other => panic!("while waiting for ack of {id}: {other:?}"),
             }
         }

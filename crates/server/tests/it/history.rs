@@ -10,9 +10,14 @@ async fn pages_are_exact_across_boundaries() {
     let mut ada = app.guest("ada").await;
     ada.join("h", None).await;
     for i in 1..=25 {
-        assert_eq!(ada.post_acked("h", &format!("p{i}"), &format!("m{i}")).await, i);
+        assert_eq!(
+            ada.post_acked("h", &format!("p{i}"), &format!("m{i}"))
+                .await,
+            i
+        );
     }
-    let seqs = |page: &[tuitalk_protocol::ChatMessage]| page.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let seqs =
+        |page: &[tuitalk_protocol::ChatMessage]| page.iter().map(|m| m.seq).collect::<Vec<_>>();
 
     let (page, more) = ada.history("h", None, 10).await;
     assert_eq!(seqs(&page), (16..=25).collect::<Vec<_>>());
@@ -38,7 +43,12 @@ async fn pages_are_exact_across_boundaries() {
     assert!(!more);
 
     // limit 0 is refused; an empty room has an empty history.
-    ada.send(tuitalk_protocol::ClientCommand::History { room: "h".into(), before: None, limit: 0 }).await;
+    ada.send(tuitalk_protocol::ClientCommand::History {
+        room: "h".into(),
+        before: None,
+        limit: 0,
+    })
+    .await;
     ada.expect_error(ErrorCode::InvalidLimit).await;
     ada.join("empty", None).await;
     let (page, more) = ada.history("empty", None, 5).await;
@@ -59,7 +69,10 @@ async fn history_page_max_caps_the_page() {
         ada.post_acked("h", &format!("p{i}"), "x").await;
     }
     let (page, more) = ada.history("h", None, 50).await;
-    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
     assert!(more);
     app.stop().await;
 }

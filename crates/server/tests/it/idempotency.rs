@@ -33,7 +33,10 @@ async fn reposting_the_same_id_returns_the_same_ack_and_delivers_once() {
     ada.post("r", "same", "hello").await;
     match ada.next_significant().await {
         ServerEvent::Ack { seq, ts, id, room } => {
-            assert_eq!((seq, ts, id.as_str(), room.as_str()), (first_seq, first_ts, "same", "r"));
+            assert_eq!(
+                (seq, ts, id.as_str(), room.as_str()),
+                (first_seq, first_ts, "same", "r")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -51,7 +54,9 @@ async fn reposting_the_same_id_returns_the_same_ack_and_delivers_once() {
     ada.post("r", "same", "different").await;
     let err = ada.expect_error(ErrorCode::IdConflict).await;
     match err {
-        ServerEvent::Error { id, room, command, .. } => {
+        ServerEvent::Error {
+            id, room, command, ..
+        } => {
             assert_eq!(id.as_deref(), Some("same"));
             assert_eq!(room.as_deref(), Some("r"));
             assert_eq!(command.as_deref(), Some("post"));

@@ -95,7 +95,9 @@ async fn a_slow_reader_is_closed_with_4000_and_others_keep_going() {
             id: format!("f{i}"),
             text: text.clone(),
         };
-        sink.send(Message::text(encode_command(&post))).await.expect("send");
+        sink.send(Message::text(encode_command(&post)))
+            .await
+            .expect("send");
     }
     let stream = acks.await.expect("sender got every ack and message");
     let (mut reader, seqs) = reader_task.await.expect("reader kept up");
@@ -107,8 +109,15 @@ async fn a_slow_reader_is_closed_with_4000_and_others_keep_going() {
 
     // Sender and reader still work.
     let mut sender_ws = sink.reunite(stream).expect("same socket");
-    let post = ClientCommand::Post { room: "flood".into(), id: "after".into(), text: "ok".into() };
-    sender_ws.send(Message::text(encode_command(&post))).await.expect("send");
+    let post = ClientCommand::Post {
+        room: "flood".into(),
+        id: "after".into(),
+        text: "ok".into(),
+    };
+    sender_ws
+        .send(Message::text(encode_command(&post)))
+        .await
+        .expect("send");
     let m = reader.expect_message().await;
     assert_eq!((m.seq, m.text.as_str()), (POSTS as u64 + 1, "ok"));
     // The slow client left the room (its presence is gone).
@@ -116,7 +125,11 @@ async fn a_slow_reader_is_closed_with_4000_and_others_keep_going() {
         Received::Event(_) | Received::Timeout => {}
         other => panic!("{other:?}"),
     }
-    reader.send(ClientCommand::Who { room: "flood".into() }).await;
+    reader
+        .send(ClientCommand::Who {
+            room: "flood".into(),
+        })
+        .await;
     match reader.wait_for("presence").await {
         ServerEvent::Presence { members, .. } => {
             let names: Vec<_> = members.iter().map(|m| m.name.as_str()).collect();
@@ -167,6 +180,9 @@ async fn silent_clients_are_closed_with_4003_and_live_ones_are_not() {
     let (code, _) = silent.expect_close().await;
     assert_eq!(code, CloseCode::IDLE_TIMEOUT);
     live.send(ClientCommand::Ping { nonce: Some(3) }).await;
-    assert_eq!(live.expect("pong").await, ServerEvent::Pong { nonce: Some(3) });
+    assert_eq!(
+        live.expect("pong").await,
+        ServerEvent::Pong { nonce: Some(3) }
+    );
     app.stop().await;
 }

@@ -14,13 +14,15 @@ async fn reconnect_with_since_gets_exactly_the_missed_messages_then_live() {
     ada.join("r", None).await;
     bob.join("r", None).await;
     for i in 1..=3 {
-        bob.post_acked("r", &format!("b{i}"), &format!("m{i}")).await;
+        bob.post_acked("r", &format!("b{i}"), &format!("m{i}"))
+            .await;
         assert_eq!(ada.expect_message().await.seq, i);
     }
     let token = ada.token.clone();
     drop(ada);
     for i in 4..=30 {
-        bob.post_acked("r", &format!("b{i}"), &format!("m{i}")).await;
+        bob.post_acked("r", &format!("b{i}"), &format!("m{i}"))
+            .await;
     }
     let mut ada = Client::connect(&app).await;
     match ada.hello(None, Some(&token)).await {
@@ -95,7 +97,10 @@ async fn restart_on_the_same_data_keeps_history_and_tokens() {
         ServerEvent::Ack { seq, .. } => assert_eq!(seq, 1),
         other => panic!("{other:?}"),
     }
-    assert_eq!(ada.all_texts("r").await, vec!["before restart", "after restart"]);
+    assert_eq!(
+        ada.all_texts("r").await,
+        vec!["before restart", "after restart"]
+    );
     app.stop().await;
     drop(dir);
 }
