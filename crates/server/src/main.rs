@@ -105,9 +105,12 @@ fn init_tracing(config: &Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    let fmt = journald
-        .is_none()
-        .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let fmt = journald.is_none().then(|| {
+        use std::io::IsTerminal;
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+    });
     tracing_subscriber::registry()
         .with(filter)
         .with(journald)
