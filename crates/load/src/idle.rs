@@ -15,8 +15,9 @@ use tokio::time::{Instant, sleep};
 use tuitalk_client::BackoffConfig;
 
 use crate::cli::Cli;
-use crate::client::{Role, Shared, Spec};
+use crate::client::{Role, Spec};
 use crate::load::{collect, spawn_ramped, wait_ready};
+use crate::shared::Shared;
 use crate::stats::{IdleReport, round3, rss_kib};
 
 /// How often the number of live connections is sampled during the hold.

@@ -14,6 +14,8 @@
 //! - [`cli`]: the command line.
 //! - [`client`]: one connection's protocol state machine and task (reconnect, resume,
 //!   outbox, latency samples).
+//! - [`sender`]: a sender's outbox, schedule and retries.
+//! - [`shared`]: the clock, phase tokens and counters all client tasks share.
 //! - [`wire`]: reading server events without per-message allocations.
 //! - [`verify`]: pure verification of deliveries against acks.
 //! - [`stats`]: histograms, delivery gaps and the JSON reports.
@@ -24,6 +26,8 @@ pub mod cli;
 pub mod client;
 pub mod idle;
 pub mod load;
+pub mod sender;
+pub mod shared;
 pub mod stats;
 pub mod verify;
 pub mod wire;

@@ -20,7 +20,9 @@ use tokio::time::{Instant, sleep, sleep_until, timeout_at};
 use tuitalk_client::BackoffConfig;
 
 use crate::cli::Cli;
-use crate::client::{self, ClientReport, Role, SendPlan, Shared, Spec};
+use crate::client::{self, ClientReport, Role, Spec};
+use crate::sender::SendPlan;
+use crate::shared::Shared;
 use crate::stats::{Quantiles, Report, per_second, round3};
 use crate::verify::{AckLog, Tally, check};
 
