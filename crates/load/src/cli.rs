@@ -56,7 +56,7 @@ pub struct Cli {
     pub duration: Option<f64>,
 
     /// Posts per sender; sending ends at whichever of --duration and --messages comes
-    /// first.
+    /// first (with --messages alone, after one hour at most).
     #[arg(long, short = 'm', value_name = "N")]
     pub messages: Option<u64>,
 
@@ -75,7 +75,9 @@ pub struct Cli {
     pub connect_timeout: Option<f64>,
 
     /// Idle mode: open N connections (hello + join one of the K rooms), hold them for
-    /// --hold seconds, report how many are up. No posts.
+    /// --hold seconds, report how many are up (exit 1 unless all are). No posts. Spread
+    /// them over many rooms (e.g. --rooms 100) unless one crowded room is the point:
+    /// every join sends `user_joined` to every member of the room.
     #[arg(long, value_name = "N")]
     pub idle: Option<usize>,
 
