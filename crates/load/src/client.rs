@@ -98,8 +98,9 @@ pub struct ClientReport {
     pub errors: u64,
     /// Receivers: what arrived.
     pub track: Option<RoomTrack>,
-    /// Receivers: the longest delivery gap while sending went on, in microseconds.
-    pub gap_us: u64,
+    /// Receivers: the delivery gaps while sending went on (finished by the caller,
+    /// which knows when the room's last post was acknowledged).
+    pub gap: GapTracker,
     /// Receivers: when the last first delivery arrived (run clock, µs).
     pub last_delivery_us: Option<u64>,
     /// Senders: posts created.
@@ -140,7 +141,7 @@ pub async fn run(spec: Spec, shared: Arc<Shared>) -> ClientReport {
             }
         }
     }
-    client.finish(&shared)
+    client.finish()
 }
 
 /// Why a session ended.
@@ -516,7 +517,7 @@ impl Client {
         }
     }
 
-    fn finish(self, shared: &Shared) -> ClientReport {
+    fn finish(self) -> ClientReport {
         let mut report = ClientReport {
             room_index: self.room_index,
             joined: self.joined,
@@ -527,8 +528,7 @@ impl Client {
         match self.role {
             RoleState::Receiver(mut receiver) => {
                 receiver.latency.flush();
-                let (start, end) = shared.send_window();
-                report.gap_us = receiver.gap.finish(start, end);
+                report.gap = receiver.gap;
                 report.last_delivery_us = receiver.last_delivery_us;
                 report.track = Some(receiver.track);
             }

@@ -188,7 +188,13 @@ pub async fn run(cli: &Cli) -> Report {
     report.settled = settled;
     report.duration_s = round3((end_us - start_us) as f64 / 1e6);
     report.settle_s = round3((settled_us - end_us) as f64 / 1e6);
-    summarise(&mut report, cli.rooms, start_us, &receivers, &senders);
+    summarise(
+        &mut report,
+        cli.rooms,
+        (start_us, end_us),
+        &receivers,
+        &senders,
+    );
     report.latency_ms = Quantiles::of_shared(&shared.latency);
     report.ack_latency_ms = Quantiles::of_shared(&shared.ack_latency);
     report.judge();
@@ -289,12 +295,15 @@ pub async fn collect(tasks: Vec<JoinHandle<ClientReport>>) -> (Vec<ClientReport>
 fn summarise(
     report: &mut Report,
     rooms: usize,
-    start_us: u64,
+    (start_us, end_us): (u64, u64),
     receivers: &[ClientReport],
     senders: &[ClientReport],
 ) {
     let mut logs = vec![AckLog::new(); rooms];
     let mut last_ack_us = None;
+    // Per room, when its last post was acknowledged: a room whose senders finished
+    // early is quiet from then on, which is not a delivery gap.
+    let mut room_last_ack_us = vec![None; rooms];
     for sender in senders {
         report.posts += sender.posts;
         report.acked += sender.acked.len() as u64;
@@ -306,6 +315,9 @@ fn summarise(
         report.reconnects += sender.reconnects;
         report.not_connected += usize::from(!sender.joined);
         last_ack_us = last_ack_us.max(sender.last_ack_us);
+        if let Some(room_last) = room_last_ack_us.get_mut(sender.room_index) {
+            *room_last = (*room_last).max(sender.last_ack_us);
+        }
         if let Some(log) = logs.get_mut(sender.room_index) {
             for &(seq, fp) in &sender.acked {
                 log.record(seq, fp);
@@ -328,7 +340,12 @@ fn summarise(
             continue;
         }
         tally.add(check(track, log));
-        gaps.push(receiver.gap_us);
+        let room_end = room_last_ack_us
+            .get(receiver.room_index)
+            .copied()
+            .flatten()
+            .map_or(end_us, |last_ack| last_ack.min(end_us));
+        gaps.push(receiver.gap.finish(start_us, room_end));
         last_delivery_us = last_delivery_us.max(receiver.last_delivery_us);
     }
     report.expected_deliveries = tally.expected;

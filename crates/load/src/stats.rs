@@ -237,8 +237,9 @@ pub struct Report {
     pub errors: u64,
     /// Sessions re-established after a disconnect, over all clients.
     pub reconnects: u64,
-    /// Per receiver, the longest interval without a delivery while sending went on;
-    /// quantiles over receivers.
+    /// Per receiver, the longest interval without a delivery while sending went on (from
+    /// the start of sending to the end of sending or its room's last ack, whichever is
+    /// first); quantiles over receivers.
     pub delivery_gap_ms: Quantiles,
     /// Seconds of sending.
     pub duration_s: f64,
