@@ -124,12 +124,11 @@ impl Cli {
         if self.url.is_empty() {
             return Err("--url: at least one is needed".to_owned());
         }
-        if let Some(url) = self
-            .url
-            .iter()
-            .find(|url| !url.starts_with("ws://") && !url.starts_with("wss://"))
-        {
-            return Err(format!("--url {url}: must start with ws:// or wss://"));
+        if let Some(url) = self.url.iter().find(|url| !url.starts_with("ws://")) {
+            return Err(format!(
+                "--url {url}: must start with ws:// (this build has no TLS; point it at \
+                 the backends or the load balancer's plain port)"
+            ));
         }
         if self.rooms == 0 {
             return Err("--rooms must be at least 1".to_owned());
@@ -243,6 +242,7 @@ mod tests {
     fn bad_values_are_refused() {
         assert!(parse(&["--rooms", "0"]).validate().is_err());
         assert!(parse(&["--url", "http://x"]).validate().is_err());
+        assert!(parse(&["--url", "wss://x/ws"]).validate().is_err());
         assert!(parse(&["--rate=-1"]).validate().is_err());
         assert!(parse(&["--rate", "inf"]).validate().is_err());
         assert!(parse(&["--window", "0"]).validate().is_err());
