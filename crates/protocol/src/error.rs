@@ -160,8 +160,8 @@ impl CloseCode {
     /// This connection read too slowly and its bounded queue overflowed: reconnect and
     /// resume every room from the last sequence seen; nothing is lost.
     pub const SLOW_CONSUMER: u16 = 4000;
-    /// `hello` failed (bad version or token, or another command came first); the close
-    /// reason carries the error code.
+    /// `hello` failed (unsupported version or invalid token); the close reason carries
+    /// the error code.
     pub const HELLO_FAILED: u16 = 4001;
     /// No `hello` arrived within the server's handshake timeout.
     pub const HELLO_TIMEOUT: u16 = 4002;
