@@ -179,6 +179,12 @@ section! {
         /// Protocol violations (undecodable or oversized frames, commands before `hello`)
         /// tolerated per connection per minute; one more closes it with 1008.
         max_errors_per_minute: u32 = 60,
+        /// Initial size (bytes) of each WebSocket's read buffer; it grows for larger frames.
+        /// Small keeps idle connections cheap.
+        ws_read_buffer_bytes: usize = 4096,
+        /// Bytes of outgoing frames a WebSocket gathers before writing them to the socket
+        /// (frames are also written whenever the send queue runs empty).
+        ws_write_buffer_bytes: usize = 8192,
     }
 }
 
@@ -284,6 +290,7 @@ impl Config {
             "limits.max_errors_per_minute",
             l.max_errors_per_minute.into(),
         )?;
+        positive("limits.ws_read_buffer_bytes", l.ws_read_buffer_bytes as u64)?;
         positive(
             "server.shutdown_timeout_ms",
             self.server.shutdown_timeout_ms,

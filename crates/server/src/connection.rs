@@ -52,8 +52,11 @@ const ERROR_WINDOW: Duration = Duration::from_secs(60);
 /// `GET /ws`: upgrades to a WebSocket with the transport's hard frame cap and serves it.
 pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
     let cap = state.config.limits.max_frame_bytes as usize * HARD_CAP_FACTOR;
+    let limits = &state.config.limits;
     ws.max_message_size(cap)
         .max_frame_size(cap)
+        .read_buffer_size(limits.ws_read_buffer_bytes)
+        .write_buffer_size(limits.ws_write_buffer_bytes)
         .on_upgrade(move |socket| {
             let tracker = state.tracker.clone();
             tracker.track_future(serve(socket, state))

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -166,6 +167,13 @@ pub async fn run(
         tracing::info!(%addr, "listening");
     }
     let app = router(state);
+    // Small frames must leave at once: without TCP_NODELAY an ack can wait ~40 ms for the
+    // peer's delayed ACK (Nagle).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let serve =
         axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     serve.await.map_err(ServerError::Serve)?;
