@@ -11,7 +11,7 @@ log() { printf '\n== %s\n' "$*"; }
 
 log "installing system packages"
 export DEBIAN_FRONTEND=noninteractive
-packages=(tmux sqlite3 ca-certificates)
+packages=(tmux sqlite3 ca-certificates postgresql redis-server redis-tools nginx-light)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -30,6 +30,19 @@ fi
 
 log "building the workspace (binaries are used by the end-to-end tests)"
 cargo build --workspace --locked
+
+# Debian starts the packaged PostgreSQL, Redis and nginx on install; the lab runs its own
+# instances on their own loopback addresses, so the packaged ones are left alone.
+
+log "starting the lab's PostgreSQL and Redis Cluster (lab/lab infra)"
+trap 'lab/lab down || true' EXIT
+lab/lab infra
+eval "$(lab/lab env)"
+# Tests that need PostgreSQL or Redis read these; with TUITALK_TEST_REQUIRE_LAB set they
+# fail (instead of skipping) when the lab is missing.
+export TUITALK_TEST_DATABASE_URL=$TUITALK_LAB_DATABASE_URL
+export TUITALK_TEST_REDIS_NODES=$TUITALK_LAB_REDIS_NODES
+export TUITALK_TEST_REQUIRE_LAB=1
 
 log "running every test"
 cargo test --workspace --locked --no-fail-fast

@@ -99,6 +99,10 @@ pub trait Store: Send + Sync + 'static {
     /// The room's newest sequence (0 for an empty or unknown room).
     async fn head(&self, room: &str) -> Result<Seq, StoreError>;
 
+    /// The head sequences of the given rooms, in one query; rooms that do not exist are
+    /// left out. Used by the room watcher to notice messages the broker did not carry.
+    async fn heads(&self, rooms: &[String]) -> Result<Vec<(String, Seq)>, StoreError>;
+
     /// Stores the posts in ONE transaction, in order, assigning each room's next sequence
     /// inside it. Each post gets its own outcome: stored, a duplicate of an earlier post
     /// with the same author and id (same room and text: the original message), or

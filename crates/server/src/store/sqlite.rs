@@ -199,6 +199,25 @@ impl Store for SqliteStore {
         to_seq(head.unwrap_or(0))
     }
 
+    async fn heads(&self, rooms: &[String]) -> Result<Vec<(String, Seq)>, StoreError> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement for all rooms: `json_each` takes the names as a JSON array, so
+        // the statement text does not depend on how many rooms there are.
+        let names = serde_json::to_string(rooms)
+            .map_err(|e| StoreError::Corrupt(format!("room names: {e}")))?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "select name, head from room where name in (select value from json_each(?))",
+        )
+        .bind(names)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(name, head)| Ok((name, to_seq(head)?)))
+            .collect()
+    }
+
     async fn append_batch(
         &self,
         posts: Vec<NewPost>,
@@ -390,6 +409,13 @@ mod tests {
         assert!(matches!(out[3], Err(StoreError::IdConflict)));
         assert_eq!(store.head("r").await.expect("head"), 2);
         assert_eq!(store.head("unknown").await.expect("head"), 0);
+        let mut heads = store
+            .heads(&["s".into(), "r".into(), "unknown".into(), "x'); --".into()])
+            .await
+            .expect("heads");
+        heads.sort();
+        assert_eq!(heads, vec![("r".to_owned(), 2), ("s".to_owned(), 1)]);
+        assert!(store.heads(&[]).await.expect("no rooms").is_empty());
         let after = store.messages_after("r", 1, 2, 10).await.expect("after");
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].author, "ada");
