@@ -8,6 +8,8 @@ mod helpers;
 mod history;
 mod http;
 mod idempotency;
+#[allow(dead_code, reason = "used by the PostgreSQL and Redis tests")]
+mod lab;
 mod limits;
 mod resume;
 mod shutdown;
