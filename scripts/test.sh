@@ -35,7 +35,11 @@ cargo build --workspace --locked
 # instances on their own loopback addresses, so the packaged ones are left alone.
 
 log "starting the lab's PostgreSQL and Redis Cluster (lab/lab infra)"
-trap 'lab/lab down || true' EXIT
+# A lab that was already running (someone is using it) is left running; one started
+# here is taken down again when the tests end.
+if ! lab/lab running; then
+  trap 'lab/lab down || true' EXIT
+fi
 lab/lab infra
 eval "$(lab/lab env)"
 # Tests that need PostgreSQL or Redis read these; with TUITALK_TEST_REQUIRE_LAB set they
