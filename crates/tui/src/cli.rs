@@ -18,8 +18,14 @@ pub struct Cli {
     #[arg(long, env = "TUITALK_NAME", value_parser = parse_name)]
     pub name: Option<String>,
 
-    /// A room to join at start (as if typed `/room ROOM`); may be repeated.
-    #[arg(long = "room", value_name = "ROOM", value_parser = parse_room)]
+    /// A room to join at start (as if typed `/room ROOM`); may be repeated. Without it the
+    /// client joins `lobby`, so chat works at once.
+    #[arg(
+        long = "room",
+        value_name = "ROOM",
+        value_parser = parse_room,
+        default_value = "lobby"
+    )]
     pub rooms: Vec<String>,
 }
 
@@ -50,6 +56,8 @@ mod tests {
             .expect("name and room");
         assert_eq!(cli.name.as_deref(), Some("ada"));
         assert_eq!(cli.rooms, ["42"]);
+        let cli = Cli::try_parse_from(["tuitalk"]).expect("no arguments");
+        assert_eq!(cli.rooms, ["lobby"]);
         assert!(Cli::try_parse_from(["tuitalk", "--name", " ada"]).is_err());
         assert!(Cli::try_parse_from(["tuitalk", "--room", "a b"]).is_err());
     }
