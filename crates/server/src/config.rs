@@ -181,9 +181,9 @@ section! {
         max_errors_per_minute: u32 = 60,
         /// Initial size (bytes) of each WebSocket's read buffer; it grows for larger frames.
         /// Small keeps idle connections cheap.
-        ws_read_buffer_bytes: usize = 4096,
-        /// Bytes of outgoing frames a WebSocket gathers before writing them to the socket
-        /// (frames are also written whenever the send queue runs empty).
+        ws_read_buffer_bytes: usize = 1024,
+        /// Bytes of queued outgoing frames a WebSocket gathers before writing them to the
+        /// socket; whatever is gathered is written once the send queue runs empty.
         ws_write_buffer_bytes: usize = 8192,
     }
 }

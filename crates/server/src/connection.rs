@@ -47,6 +47,9 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
 /// The transport's hard cap is this many times `limits.max_frame_bytes`.
 const HARD_CAP_FACTOR: usize = 4;
 /// The window over which protocol violations are counted.
+/// Most queued frames written before one flush.
+const WRITE_BURST: usize = 64;
+
 const ERROR_WINDOW: Duration = Duration::from_secs(60);
 
 /// `GET /ws`: upgrades to a WebSocket with the transport's hard frame cap and serves it.
@@ -168,6 +171,24 @@ async fn write_loop(
                 break;
             }
         };
+        // Everything already queued goes out with this frame in as few writes as the
+        // write buffer allows: one flush per burst, not one per frame.
+        let mut close = None;
+        let write = async {
+            sink.feed(message).await?;
+            for _ in 1..WRITE_BURST {
+                match queue.try_recv() {
+                    Ok(Outbound::Frame(frame)) => sink.feed(Message::Text(frame)).await?,
+                    Ok(Outbound::Ping) => sink.feed(Message::Ping(Default::default())).await?,
+                    Ok(Outbound::Close(code, reason)) => {
+                        close = Some(close_message(code, reason));
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            sink.flush().await
+        };
         tokio::select! {
             biased;
             () = slow.cancelled() => {
@@ -176,11 +197,15 @@ async fn write_loop(
                 let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(slow_close())).await;
                 break;
             }
-            result = sink.send(message) => {
+            result = write => {
                 if result.is_err() {
                     break;
                 }
             }
+        }
+        if let Some(close) = close {
+            let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await;
+            break;
         }
     }
     let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
