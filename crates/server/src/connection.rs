@@ -101,7 +101,7 @@ pub async fn serve(mut socket: WebSocket, state: AppState) {
         let (events_tx, events_rx) = mpsc::channel(send_queue);
         let mut connection = Connection::new(state, conn_id, out_tx, slow, events_tx);
         connection.run(&mut stream, events_rx).await;
-        connection.cleanup().await;
+        Box::pin(connection.cleanup()).await;
         drop(connection);
         let _ = writer.await;
         // Finish the closing handshake: read until the peer's close (or a timeout), so
@@ -305,6 +305,9 @@ impl Connection {
     }
 
     /// The command loop.
+    ///
+    /// Command handling, post answers, gap repair and shutdown run in futures of their
+    /// own (boxed while they run), so an idle connection's task stays small.
     async fn run(
         &mut self,
         stream: &mut SplitStream<WebSocket>,
@@ -324,13 +327,13 @@ impl Connection {
             let step = tokio::select! {
                 biased;
                 () = slow.cancelled() => Err(Stop),
-                () = shutdown.cancelled() => self.shut_down().await,
+                () = shutdown.cancelled() => Box::pin(self.shut_down()).await,
                 () = &mut hello_deadline, if self.session.is_none() => {
                     tracing::info!("no hello in time");
                     self.close(CloseCode::HELLO_TIMEOUT, "hello_timeout").await
                 }
                 Some((room, id, outcome)) = self.pending.next(), if !self.pending.is_empty() => {
-                    self.answer_post(room, id, outcome).await
+                    Box::pin(self.answer_post(room, id, outcome)).await
                 }
                 Some(delivery) = events.recv() => self.deliver(&delivery).await,
                 _ = ping.tick() => {
@@ -342,7 +345,7 @@ impl Connection {
                     }
                 }
                 frame = stream.next(), if self.pending.len() < max_pending => {
-                    self.on_frame(frame).await
+                    Box::pin(self.on_frame(frame)).await
                 }
             };
             if step.is_err() {
@@ -788,7 +791,7 @@ impl Connection {
                     Decision::Deliver => {}
                     Decision::Gap { after, up_to } => {
                         tracing::debug!(room, after, up_to, "repairing a gap from the store");
-                        self.fill(room, after, up_to).await?;
+                        Box::pin(self.fill(room, after, up_to)).await?;
                     }
                 }
                 self.push(Outbound::Frame(frame.clone())).await?;
