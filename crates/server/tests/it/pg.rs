@@ -81,14 +81,32 @@ impl Drop for TestDb {
                 .enable_all()
                 .build()
                 .expect("runtime");
+            // A plain drop also ends an autovacuum worker busy in the database (which
+            // `with (force)` refuses to signal for a role that is not superuser); `force`
+            // ends the test's own connections that are still closing.
             runtime.block_on(async {
-                let mut admin = PgConnection::connect(&admin_url).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "drop database if exists {name} with (force)"
-                )))
-                .execute(&mut admin)
-                .await?;
-                admin.close().await
+                let mut last = None;
+                for attempt in 0..10 {
+                    let force = if attempt % 2 == 1 {
+                        " with (force)"
+                    } else {
+                        ""
+                    };
+                    let sql = format!("drop database if exists {name}{force}");
+                    let result = async {
+                        let mut admin = PgConnection::connect(&admin_url).await?;
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .execute(&mut admin)
+                            .await?;
+                        admin.close().await
+                    };
+                    match result.await {
+                        Ok(()) => return Ok(()),
+                        Err(err) => last = Some(err),
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Err(last.unwrap_or(sqlx::Error::PoolClosed))
             })
         })
         .join();
