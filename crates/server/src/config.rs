@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 /// The environment variable prefix: `TUITALK__SERVER__LISTEN` sets `server.listen`.
 pub const ENV_PREFIX: &str = "TUITALK";
 
-/// A secret string (the token signing key). Its `Debug` and `Display` print
+/// A secret string (the token signing key, the database URL with its password). Its
+/// `Debug` and `Display` print
 /// `[redacted]`, so it never lands in a log line; serialising it writes `[redacted]` too.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -119,8 +120,20 @@ section! {
 }
 
 section! {
-    /// The message store (embedded SQLite by default) and its group commit.
+    /// The message store (embedded SQLite by default, PostgreSQL when `database_url` is
+    /// set) and its group commit.
     StoreConfig {
+        /// PostgreSQL connection URL (`postgres://user:password@host:port/database`); every
+        /// backend of a cluster uses the same database. Unset: the embedded SQLite store.
+        /// It holds a password, so it is never printed or logged.
+        database_url: Option<Secret> = None,
+        /// Most connections this backend keeps open to PostgreSQL (the group committer
+        /// uses one at a time; the others serve joins, history and resumes).
+        pool_size: u32 = 16,
+        /// How long (milliseconds) a store operation waits for a PostgreSQL connection,
+        /// including reconnecting, before it fails: while PostgreSQL is down, posts are
+        /// refused with `unavailable` after about this long instead of hanging.
+        acquire_timeout_ms: u64 = 2000,
         /// Directory for the server's files (the SQLite database and the generated token
         /// secret); created when missing.
         data_dir: PathBuf = PathBuf::from("./data"),
@@ -276,6 +289,20 @@ impl Config {
         let l = &self.limits;
         positive("store.commit_queue", self.store.commit_queue as u64)?;
         positive("store.max_batch", self.store.max_batch as u64)?;
+        positive("store.pool_size", self.store.pool_size.into())?;
+        positive("store.acquire_timeout_ms", self.store.acquire_timeout_ms)?;
+        if let Some(url) = &self.store.database_url
+            && url
+                .expose()
+                .parse::<sqlx::postgres::PgConnectOptions>()
+                .is_err()
+        {
+            // The reason never repeats the URL: it holds a password.
+            return Err(ConfigError::Invalid {
+                key: "store.database_url",
+                reason: "not a valid postgres:// URL".to_owned(),
+            });
+        }
         positive("limits.max_text_chars", l.max_text_chars.into())?;
         positive("limits.max_name_chars", l.max_name_chars.into())?;
         positive("limits.history_page_max", l.history_page_max.into())?;
@@ -514,5 +541,36 @@ mod tests {
         config.auth.secret = Some(secret);
         assert!(!format!("{config:?}").contains("hunter2"));
         assert!(!config.to_documented_toml().contains("hunter2"));
+    }
+
+    #[test]
+    fn database_url_is_a_secret_and_checked() {
+        let url = "postgres://tuitalk:pw-s3cret@127.0.0.1:5432/tuitalk";
+        let config = Config::load_from(
+            None,
+            env(&[
+                ("TUITALK__STORE__DATABASE_URL", url),
+                ("TUITALK__STORE__POOL_SIZE", "4"),
+                ("TUITALK__STORE__ACQUIRE_TIMEOUT_MS", "500"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(
+            config.store.database_url.as_ref().map(Secret::expose),
+            Some(url)
+        );
+        assert_eq!(config.store.pool_size, 4);
+        assert_eq!(config.store.acquire_timeout_ms, 500);
+        assert!(!format!("{config:?}").contains("pw-s3cret"));
+        assert!(!config.to_documented_toml().contains("pw-s3cret"));
+
+        let bad = "postgres://tuitalk:pw-s3cret@host:notaport/db";
+        let err = Config::load_from(None, env(&[("TUITALK__STORE__DATABASE_URL", bad)]))
+            .expect_err("bad url");
+        assert!(err.to_string().contains("store.database_url"), "{err}");
+        assert!(!err.to_string().contains("pw-s3cret"), "{err}");
+        let err = Config::load_from(None, env(&[("TUITALK__STORE__POOL_SIZE", "0")]))
+            .expect_err("empty pool");
+        assert!(err.to_string().contains("store.pool_size"), "{err}");
     }
 }

@@ -13,7 +13,7 @@
 //! - [`identity`]: session tokens (HMAC) and the token key.
 //! - [`hub`]: this backend's connections per room and the fan-out of events.
 //! - [`broker`]: the `Broker` trait and its in-process implementation; presence.
-//! - [`store`]: the `Store` trait, SQLite, and the group committer.
+//! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
 //! - [`api`]: `/healthz`, `/readyz`; [`web`]: `/`.
 //! - [`shutdown`]: signals → cancellation; [`error`]: boundary error types.
 
@@ -49,6 +49,7 @@ use hub::Hub;
 use identity::TokenSigner;
 use store::Store;
 use store::commit::Committer;
+use store::postgres::PgStore;
 use store::sqlite::SqliteStore;
 
 /// Everything a request handler or connection needs, shared by reference count.
@@ -130,6 +131,30 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Opens the configured store: PostgreSQL when `store.database_url` is set, else the
+/// embedded SQLite file. Either way the migrations are applied.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    let store: Arc<dyn Store> = match &config.store.database_url {
+        Some(url) => {
+            tracing::info!("store: PostgreSQL");
+            Arc::new(
+                PgStore::connect(
+                    url.expose(),
+                    config.store.pool_size,
+                    Duration::from_millis(config.store.acquire_timeout_ms),
+                )
+                .await?,
+            )
+        }
+        None => {
+            let path = config.sqlite_path();
+            tracing::info!(path = %path.display(), "store: SQLite");
+            Arc::new(SqliteStore::open(&path).await?)
+        }
+    };
+    Ok(store)
+}
+
 /// Runs the server on `listener` until `shutdown` is cancelled, then shuts down
 /// gracefully: stops accepting, lets connections finish in-flight posts and close with
 /// 1012, drains the committer, and returns — after `server.shutdown_timeout_ms` at the
@@ -140,7 +165,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     config.validate()?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.sqlite_path()).await?);
+    let store = open_store(&config).await?;
     let tokens = TokenSigner::from_config(&config).map_err(ServerError::Secret)?;
     let hub = Arc::new(Hub::new());
     let broker: Arc<dyn Broker> = Arc::new(EmbeddedBroker::new(hub.clone()));

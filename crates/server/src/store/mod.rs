@@ -1,12 +1,13 @@
 //! The store: users, rooms, memberships and messages, behind the object-safe [`Store`]
-//! trait so the embedded SQLite implementation ([`sqlite`]) and a PostgreSQL one share
-//! every code path above it. SQL dialect details stay inside the implementations.
+//! trait so the embedded SQLite implementation ([`sqlite`]) and the PostgreSQL one
+//! ([`postgres`], chosen by `store.database_url`) share every code path above it. SQL dialect details stay inside the implementations.
 //!
 //! The store is the sequencer: [`Store::append_batch`] assigns each room's next sequence
 //! inside the transaction that inserts the message (G2), and the group committer
 //! ([`commit`]) acknowledges a post only after that transaction committed (G1).
 
 pub mod commit;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;

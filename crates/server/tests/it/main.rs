@@ -11,5 +11,9 @@ mod idempotency;
 #[allow(dead_code, reason = "used by the PostgreSQL and Redis tests")]
 mod lab;
 mod limits;
+mod pg;
+mod pg_outage;
+mod pg_server;
+mod pg_store;
 mod resume;
 mod shutdown;

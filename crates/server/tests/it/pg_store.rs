@@ -1,0 +1,515 @@
+//! The PostgreSQL store against the real lab PostgreSQL: the `Store` contract (the same
+//! cases as the SQLite unit test and more), several stores as several backends appending
+//! at once, and a post id racing in from another backend.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tuitalk_protocol::Seq;
+use tuitalk_server::store::postgres::PgStore;
+use tuitalk_server::store::{Appended, NewPost, Store, StoreError};
+
+use crate::pg::TestDb;
+
+fn post(author: &str, room: &str, id: &str, text: &str) -> NewPost {
+    NewPost {
+        room: room.into(),
+        post_id: id.into(),
+        author_id: author.into(),
+        text: text.into(),
+        ts: 1,
+    }
+}
+
+/// (seq, duplicate) of each outcome, `None` for a refused post.
+fn seqs(out: &[Result<Appended, StoreError>]) -> Vec<Option<(Seq, bool)>> {
+    out.iter()
+        .map(|o| o.as_ref().map(|a| (a.message.seq, a.duplicate)).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn batch_sequences_duplicates_and_conflicts() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    let ada = store.create_guest("ada").await.expect("guest");
+    assert_eq!(store.join(&ada.user_id, "r").await.expect("join"), 0);
+    let out = store
+        .append_batch(vec![
+            post(&ada.user_id, "r", "a", "one"),
+            post(&ada.user_id, "r", "b", "two"),
+            post(&ada.user_id, "r", "a", "one"),
+            post(&ada.user_id, "r", "a", "other"),
+            post(&ada.user_id, "s", "c", "elsewhere"),
+            post("nobody", "r", "d", "ghost"),
+        ])
+        .await
+        .expect("batch");
+    assert_eq!(
+        seqs(&out),
+        vec![
+            Some((1, false)),
+            Some((2, false)),
+            Some((1, true)),
+            None,
+            Some((1, false)),
+            None
+        ]
+    );
+    assert!(matches!(out[3], Err(StoreError::IdConflict)));
+    assert!(matches!(out[5], Err(StoreError::Corrupt(_))));
+    // The in-batch duplicate answers with the original message.
+    let first = out[0].as_ref().expect("stored");
+    let again = out[2].as_ref().expect("duplicate");
+    assert_eq!(first.message, again.message);
+    assert_eq!(first.message.author, "ada");
+    assert_eq!(store.head("r").await.expect("head"), 2);
+    assert_eq!(store.head("unknown").await.expect("head"), 0);
+    let mut heads = store
+        .heads(&["s".into(), "r".into(), "unknown".into(), "x'); --".into()])
+        .await
+        .expect("heads");
+    heads.sort();
+    assert_eq!(heads, vec![("r".to_owned(), 2), ("s".to_owned(), 1)]);
+    assert!(store.heads(&[]).await.expect("no rooms").is_empty());
+    let after = store.messages_after("r", 1, 2, 10).await.expect("after");
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].author, "ada");
+    assert_eq!(after[0].text, "two");
+    // Posting to "s" created the room but made nobody a member.
+    assert_eq!(
+        store.rooms_of(&ada.user_id).await.expect("rooms"),
+        vec!["r"]
+    );
+
+    // A later batch: resends are duplicates with the stored message, a reused id with
+    // other text is a conflict, new posts continue each room's sequence.
+    let out = store
+        .append_batch(vec![
+            post(&ada.user_id, "s", "c", "elsewhere"),
+            post(&ada.user_id, "r", "e", "three"),
+            post(&ada.user_id, "s", "b", "two"),
+            post(&ada.user_id, "s", "f", "more"),
+            post(&ada.user_id, "r", "g", "four"),
+        ])
+        .await
+        .expect("batch");
+    assert_eq!(
+        seqs(&out),
+        vec![
+            Some((1, true)),
+            Some((3, false)),
+            None,
+            Some((2, false)),
+            Some((4, false))
+        ]
+    );
+    assert!(matches!(out[2], Err(StoreError::IdConflict)));
+    let resent = out[0].as_ref().expect("duplicate");
+    assert_eq!(resent.message.text, "elsewhere");
+    assert_eq!(resent.message.room, "s");
+    assert!(
+        store
+            .append_batch(Vec::new())
+            .await
+            .expect("empty")
+            .is_empty()
+    );
+    let texts: Vec<_> = store
+        .messages_after("r", 0, 100, 100)
+        .await
+        .expect("after")
+        .into_iter()
+        .map(|m| (m.seq, m.text))
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            (1, "one".to_owned()),
+            (2, "two".to_owned()),
+            (3, "three".to_owned()),
+            (4, "four".to_owned())
+        ]
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn users_memberships_and_names() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    store.ping().await.expect("ping");
+    let ada = store.create_guest("ada").await.expect("guest");
+    assert_eq!(
+        store.user(&ada.user_id).await.expect("user"),
+        Some(ada.clone())
+    );
+    assert_eq!(store.user("nobody").await.expect("user"), None);
+    assert_eq!(
+        store.rename(&ada.user_id, "ada2").await.expect("rename"),
+        Some("ada".to_owned())
+    );
+    assert_eq!(store.rename("nobody", "x").await.expect("rename"), None);
+    assert_eq!(
+        store
+            .user(&ada.user_id)
+            .await
+            .expect("user")
+            .map(|u| u.name),
+        Some("ada2".to_owned())
+    );
+    // Joining twice is fine; the head is the room's current one.
+    assert_eq!(store.join(&ada.user_id, "b").await.expect("join"), 0);
+    assert_eq!(store.join(&ada.user_id, "a").await.expect("join"), 0);
+    store
+        .append_batch(vec![post(&ada.user_id, "a", "p1", "hi")])
+        .await
+        .expect("batch");
+    assert_eq!(store.join(&ada.user_id, "a").await.expect("join again"), 1);
+    assert_eq!(
+        store.rooms_of(&ada.user_id).await.expect("rooms"),
+        vec!["a", "b"]
+    );
+    store.leave(&ada.user_id, "a").await.expect("leave");
+    store.leave(&ada.user_id, "a").await.expect("leave twice");
+    store
+        .leave(&ada.user_id, "nowhere")
+        .await
+        .expect("leave unknown");
+    assert_eq!(
+        store.rooms_of(&ada.user_id).await.expect("rooms"),
+        vec!["b"]
+    );
+    // Messages keep the name they were posted under.
+    store.rename(&ada.user_id, "ada3").await.expect("rename");
+    store
+        .append_batch(vec![post(&ada.user_id, "a", "p2", "again")])
+        .await
+        .expect("batch");
+    let (page, more) = store.history("a", None, 10).await.expect("history");
+    assert!(!more);
+    let authors: Vec<_> = page.iter().map(|m| m.author.as_str()).collect();
+    assert_eq!(authors, vec!["ada2", "ada3"]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn history_and_resume_pages_are_exact() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    let ada = store.create_guest("ada").await.expect("guest");
+    // 25 posts in three batches, interleaved with another room.
+    let mut batch = Vec::new();
+    for i in 1..=25 {
+        batch.push(post(&ada.user_id, "h", &format!("p{i}"), &format!("m{i}")));
+        batch.push(post(&ada.user_id, "o", &format!("o{i}"), "other"));
+        if i % 10 == 0 || i == 25 {
+            store
+                .append_batch(std::mem::take(&mut batch))
+                .await
+                .expect("batch");
+        }
+    }
+    let page_seqs =
+        |page: &[tuitalk_protocol::ChatMessage]| page.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let (page, more) = store.history("h", None, 10).await.expect("history");
+    assert_eq!(page_seqs(&page), (16..=25).collect::<Vec<_>>());
+    assert!(more);
+    assert!(
+        page.iter()
+            .all(|m| m.room == "h" && m.text == format!("m{}", m.seq))
+    );
+    let (page, more) = store.history("h", Some(16), 10).await.expect("history");
+    assert_eq!(page_seqs(&page), (6..=15).collect::<Vec<_>>());
+    assert!(more);
+    let (page, more) = store.history("h", Some(6), 10).await.expect("history");
+    assert_eq!(page_seqs(&page), (1..=5).collect::<Vec<_>>());
+    assert!(!more);
+    let (page, more) = store.history("h", Some(1), 10).await.expect("history");
+    assert!(page.is_empty() && !more);
+    // A page of exactly the remaining size says there is no more.
+    let (page, more) = store.history("h", Some(11), 10).await.expect("history");
+    assert_eq!(page_seqs(&page), (1..=10).collect::<Vec<_>>());
+    assert!(!more);
+    let (page, more) = store.history("h", None, 25).await.expect("history");
+    assert_eq!(page.len(), 25);
+    assert!(!more);
+    let (page, more) = store.history("nowhere", None, 5).await.expect("history");
+    assert!(page.is_empty() && !more);
+    // A `before` beyond the bigint range is clamped, not an error.
+    let (page, _) = store
+        .history("h", Some(u64::MAX), 3)
+        .await
+        .expect("history");
+    assert_eq!(page_seqs(&page), vec![23, 24, 25]);
+
+    // Resume pages: after < seq <= up_to, ascending, at most limit.
+    let after = store.messages_after("h", 5, 25, 7).await.expect("after");
+    assert_eq!(page_seqs(&after), (6..=12).collect::<Vec<_>>());
+    let after = store.messages_after("h", 20, 22, 100).await.expect("after");
+    assert_eq!(page_seqs(&after), vec![21, 22]);
+    let after = store.messages_after("h", 25, 30, 10).await.expect("after");
+    assert!(after.is_empty());
+    let after = store
+        .messages_after("h", 0, u64::MAX, 1000)
+        .await
+        .expect("after");
+    assert_eq!(page_seqs(&after), (1..=25).collect::<Vec<_>>());
+    assert_eq!(store.head("o").await.expect("head"), 25);
+    store.close().await;
+}
+
+/// Three stores (three backends) append batches to one room at once, while a fourth room
+/// set overlaps to exercise the lock order: every post stored once, sequences 1..N.
+#[tokio::test]
+async fn concurrent_backends_get_sequences_without_holes() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(db.store().await));
+    }
+    let ada = stores[0].create_guest("ada").await.expect("guest");
+    const BATCHES: usize = 20;
+    const PER_BATCH: usize = 25;
+    let mut tasks = Vec::new();
+    for (b, store) in stores.iter().enumerate() {
+        for worker in 0..2 {
+            let store = store.clone();
+            let author = ada.user_id.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut stored = Vec::new();
+                for batch in 0..BATCHES {
+                    // Rooms in varying order inside a batch: "one" plus two of "x", "y".
+                    let posts: Vec<NewPost> = (0..PER_BATCH)
+                        .map(|i| {
+                            let room = match (i + batch + worker) % 3 {
+                                0 | 1 => "one",
+                                _ if (b + i) % 2 == 0 => "x",
+                                _ => "y",
+                            };
+                            post(&author, room, &format!("b{b}w{worker}n{batch}i{i}"), "t")
+                        })
+                        .collect();
+                    let out = store.append_batch(posts.clone()).await.expect("batch");
+                    for (post, outcome) in posts.into_iter().zip(out) {
+                        let appended = outcome.expect("stored");
+                        assert!(!appended.duplicate);
+                        assert_eq!(appended.message.room, post.room);
+                        stored.push((post.room, appended.message.seq, post.post_id));
+                    }
+                }
+                stored
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("task"));
+    }
+    assert_eq!(all.len(), 3 * 2 * BATCHES * PER_BATCH);
+    for room in ["one", "x", "y"] {
+        let mut acked: Vec<Seq> = all
+            .iter()
+            .filter(|(r, _, _)| r == room)
+            .map(|(_, seq, _)| *seq)
+            .collect();
+        acked.sort_unstable();
+        let n = acked.len() as Seq;
+        assert_eq!(acked, (1..=n).collect::<Vec<_>>(), "room {room}");
+        assert_eq!(stores[1].head(room).await.expect("head"), n);
+        let stored = stores[2]
+            .messages_after(room, 0, n + 10, 10_000)
+            .await
+            .expect("after");
+        assert_eq!(
+            stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (1..=n).collect::<Vec<_>>()
+        );
+        // Every acknowledged post is stored under the sequence it was acked with.
+        let expected: HashSet<(Seq, String)> = all
+            .iter()
+            .filter(|(r, _, _)| r == room)
+            .map(|(_, seq, id)| (*seq, id.clone()))
+            .collect();
+        let got: HashSet<(Seq, String)> = stored.into_iter().map(|m| (m.seq, m.id)).collect();
+        assert_eq!(got, expected, "room {room}");
+    }
+    for store in stores {
+        store.close().await;
+    }
+}
+
+/// The same post sent through two backends at once is stored once: one of them stores
+/// it, the other answers with the same sequence as a duplicate; the other posts of both
+/// batches are stored.
+#[tokio::test]
+async fn same_post_from_two_backends_is_stored_once() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let one = Arc::new(db.store().await);
+    let two = Arc::new(db.store().await);
+    let ada = one.create_guest("ada").await.expect("guest");
+    for round in 0..30 {
+        let shared = post(&ada.user_id, "r", &format!("same{round}"), "hello");
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let mut tasks = Vec::new();
+        for (k, store) in [one.clone(), two.clone()].into_iter().enumerate() {
+            let batch = vec![
+                post(&ada.user_id, "r", &format!("own{round}-{k}a"), "mine"),
+                shared.clone(),
+                post(&ada.user_id, "r", &format!("own{round}-{k}b"), "mine"),
+            ];
+            let barrier = barrier.clone();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store.append_batch(batch).await.expect("batch")
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.expect("task"));
+        }
+        let shared_outcomes: Vec<_> = outcomes
+            .iter()
+            .map(|out| out[1].as_ref().expect("shared post answered"))
+            .collect();
+        assert_eq!(
+            shared_outcomes.iter().filter(|a| !a.duplicate).count(),
+            1,
+            "round {round}: exactly one backend stored it"
+        );
+        assert_eq!(shared_outcomes[0].message, shared_outcomes[1].message);
+        for out in &outcomes {
+            assert!(out[0].as_ref().is_ok_and(|a| !a.duplicate));
+            assert!(out[2].as_ref().is_ok_and(|a| !a.duplicate));
+        }
+    }
+    // 30 rounds of 5 distinct posts, nothing twice, no hole.
+    let head = one.head("r").await.expect("head");
+    assert_eq!(head, 150);
+    let stored = two.messages_after("r", 0, head, 1000).await.expect("after");
+    assert_eq!(
+        stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=150).collect::<Vec<_>>()
+    );
+    let ids: HashSet<_> = stored.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(ids.len(), 150);
+    one.close().await;
+    two.close().await;
+}
+
+/// Another backend holds the same post id in an open transaction: the batch waits on it,
+/// hits the unique index when it commits, retries, and answers the post as a duplicate
+/// (same text) or an id conflict (other text), storing the batch's other posts.
+#[tokio::test]
+async fn post_id_racing_in_ends_as_duplicate_or_conflict() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = Arc::new(db.store().await);
+    let ada = store.create_guest("ada").await.expect("guest");
+    store.join(&ada.user_id, "r").await.expect("join");
+    for (case, racing_text) in [("dup", "same"), ("conflict", "different")] {
+        // The "other backend": stores post `case` with the next sequence, not yet committed.
+        let mut other = db.connection().await;
+        sqlx::query("begin")
+            .execute(&mut other)
+            .await
+            .expect("begin");
+        let (room_id, seq): (i64, i64) = sqlx::query_as(
+            "update room set head = head + 1 where name = 'r' returning room_id, head",
+        )
+        .fetch_one(&mut other)
+        .await
+        .expect("raise head");
+        sqlx::query(
+            "insert into message (room_id, seq, post_id, author_id, author, text, created_at) \
+             values ($1, $2, $3, $4, 'ada', $5, 1)",
+        )
+        .bind(room_id)
+        .bind(seq)
+        .bind(case)
+        .bind(&ada.user_id)
+        .bind(racing_text)
+        .execute(&mut other)
+        .await
+        .expect("insert");
+
+        let batch = vec![
+            post(&ada.user_id, "r", case, "same"),
+            post(&ada.user_id, "r", &format!("{case}-next"), "next"),
+        ];
+        let task = {
+            let store = store.clone();
+            tokio::spawn(async move { store.append_batch(batch).await })
+        };
+        // The batch waits for the other transaction (its room lock).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !task.is_finished(),
+            "{case}: the batch waits for the other backend"
+        );
+        sqlx::query("commit")
+            .execute(&mut other)
+            .await
+            .expect("commit");
+        let out = task
+            .await
+            .expect("task")
+            .expect("batch succeeds after a retry");
+        let raced = Seq::try_from(seq).expect("positive");
+        match case {
+            "dup" => {
+                let dup = out[0].as_ref().expect("duplicate");
+                assert!(dup.duplicate);
+                assert_eq!(dup.message.seq, raced);
+            }
+            _ => assert!(
+                matches!(out[0], Err(StoreError::IdConflict)),
+                "{:?}",
+                out[0]
+            ),
+        }
+        let next = out[1].as_ref().expect("the other post is stored");
+        assert!(!next.duplicate);
+        assert_eq!(next.message.seq, raced + 1);
+    }
+    let head = store.head("r").await.expect("head");
+    assert_eq!(head, 4);
+    let stored = store.messages_after("r", 0, head, 10).await.expect("after");
+    assert_eq!(
+        stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    store.close().await;
+}
+
+/// The store is usable through `Arc<dyn Store>`, as the server holds it.
+#[tokio::test]
+async fn works_as_a_dyn_store() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store: Arc<dyn Store> = Arc::new(db.store().await);
+    let ada = store.create_guest("ada").await.expect("guest");
+    let out = store
+        .append_batch(vec![post(&ada.user_id, "new-room", "p", "t")])
+        .await
+        .expect("batch");
+    assert_eq!(seqs(&out), vec![Some((1, false))]);
+    // Migrations are idempotent: a second backend opening the same database is fine.
+    let again: PgStore = db.store().await;
+    assert_eq!(again.head("new-room").await.expect("head"), 1);
+    again.close().await;
+    store.close().await;
+}
