@@ -641,6 +641,50 @@ mod tests {
     }
 
     #[test]
+    fn broker_settings_are_checked_without_printing_the_password() {
+        let config = Config::load_from(
+            None,
+            env(&[(
+                "TUITALK__BROKER__REDIS_NODES",
+                "redis://:pw-123@10.0.0.1:6379, redis://:pw-123@10.0.0.2:6379",
+            )]),
+        )
+        .expect("loads");
+        let nodes = config.broker.redis_node_list();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[1].expose(), "redis://:pw-123@10.0.0.2:6379");
+        assert!(!format!("{config:?}").contains("pw-123"));
+
+        let err = Config::load_from(
+            None,
+            env(&[("TUITALK__BROKER__REDIS_NODES", "http://:pw-123@x")]),
+        )
+        .expect_err("not a redis URL");
+        assert!(err.to_string().contains("broker.redis_nodes"), "{err}");
+        assert!(!err.to_string().contains("pw-123"), "{err}");
+
+        let err = Config::load_from(
+            None,
+            env(&[
+                ("TUITALK__BROKER__PRESENCE_REFRESH_MS", "5000"),
+                ("TUITALK__BROKER__PRESENCE_EXPIRY_MS", "5000"),
+            ]),
+        )
+        .expect_err("expiry must exceed refresh");
+        assert!(
+            err.to_string().contains("broker.presence_expiry_ms"),
+            "{err}"
+        );
+
+        let err = Config::load_from(None, env(&[("TUITALK__BROKER__WATCH_MAX_DISPATCH", "999")]))
+            .expect_err("above send_queue");
+        assert!(
+            err.to_string().contains("broker.watch_max_dispatch"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secret_never_prints() {
         let secret = Secret::new("hunter2hunter2hunter2");
         assert_eq!(format!("{secret}"), "[redacted]");

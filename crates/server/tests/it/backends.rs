@@ -120,8 +120,8 @@ impl Drop for ServerProcess {
     }
 }
 
-/// A private Redis Cluster of three masters (no replicas) on 127.0.0.1 with its own
-/// directory; every node is a child process stopped by PID.
+/// A private Redis Cluster of three masters (with or without one replica each) on
+/// 127.0.0.1 with its own directory; every node is a child process stopped by PID.
 pub struct PrivateCluster {
     pub dir: tempfile::TempDir,
     pub ports: Vec<u16>,
@@ -129,11 +129,17 @@ pub struct PrivateCluster {
 }
 
 impl PrivateCluster {
-    /// Starts three nodes and creates the cluster (needs redis-server and redis-cli).
+    /// Starts three masters and creates the cluster (needs redis-server and redis-cli).
     pub async fn start() -> Self {
+        Self::start_with(0).await
+    }
+
+    /// Starts three masters with `replicas` replicas each and creates the cluster.
+    pub async fn start_with(replicas: usize) -> Self {
+        let count = 3 * (1 + replicas);
         let dir = tempfile::tempdir().expect("tempdir");
         let mut ports: Vec<u16> = Vec::new();
-        while ports.len() < 3 {
+        while ports.len() < count {
             let port = free_port(true);
             if !ports.contains(&port) {
                 ports.push(port);
@@ -142,9 +148,9 @@ impl PrivateCluster {
         let mut cluster = Self {
             dir,
             ports,
-            nodes: vec![None, None, None],
+            nodes: (0..count).map(|_| None).collect(),
         };
-        for i in 0..3 {
+        for i in 0..count {
             cluster.start_node(i).await;
         }
         let mut create = Command::new("redis-cli");
@@ -153,14 +159,86 @@ impl PrivateCluster {
             create.arg(format!("127.0.0.1:{port}"));
         }
         let status = create
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .expect("redis-cli runs");
         assert!(status.success(), "redis-cli --cluster create failed");
         cluster.wait_ok().await;
-        cluster
+        // Replicas attach after the cluster reports ok; a failover needs them.
+        for _ in 0..200 {
+            let attached = cli(cluster.ports[0], &["cluster", "nodes"])
+                .map(|nodes| {
+                    nodes
+                        .lines()
+                        .filter(|l| {
+                            l.contains("slave") && !l.contains("fail") && l.contains(" connected")
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            if attached == 3 * replicas {
+                return cluster;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("replicas did not attach");
+    }
+
+    /// The index of the node that is master of `key`'s slot now.
+    pub fn master_of(&self, key: &str) -> usize {
+        self.try_master_of(key)
+            .unwrap_or_else(|| panic!("no healthy master owns {key}"))
+    }
+
+    /// The index of the healthy master of `key`'s slot, if there is one now.
+    fn try_master_of(&self, key: &str) -> Option<usize> {
+        let running = self
+            .nodes
+            .iter()
+            .position(Option::is_some)
+            .expect("a running node");
+        let port = self.ports[running];
+        let slot: u16 = cli(port, &["cluster", "keyslot", key])
+            .and_then(|out| out.trim().parse().ok())
+            .expect("keyslot");
+        let nodes = cli(port, &["cluster", "nodes"]).expect("cluster nodes");
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
+                continue;
+            }
+            let owns = fields[8..].iter().any(|range| {
+                let mut bounds = range.split('-').filter_map(|b| b.parse::<u16>().ok());
+                match (bounds.next(), bounds.next()) {
+                    (Some(lo), Some(hi)) => (lo..=hi).contains(&slot),
+                    (Some(only), None) => only == slot,
+                    _ => false,
+                }
+            });
+            if owns {
+                let addr = fields[1].split('@').next().unwrap_or_default();
+                let node_port: u16 = addr
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("node port");
+                return self.ports.iter().position(|p| *p == node_port);
+            }
+        }
+        None
+    }
+
+    /// Waits until a node other than `old` is master of `key`'s slot (a failover).
+    pub async fn wait_master_change(&self, key: &str, old: usize) {
+        for _ in 0..300 {
+            if self.try_master_of(key).is_some_and(|now| now != old) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no failover of {key}");
     }
 
     /// The seed URLs.
@@ -183,7 +261,7 @@ impl PrivateCluster {
             format!(
                 "bind 127.0.0.1\nport {port}\nprotected-mode no\ndaemonize no\ndir {}\n\
                  cluster-enabled yes\ncluster-config-file nodes.conf\n\
-                 cluster-node-timeout 1000\nappendonly no\nsave \"\"\n",
+                 cluster-node-timeout 1000\ncluster-replica-validity-factor 0\nappendonly no\nsave \"\"\n",
                 dir.display()
             ),
         )

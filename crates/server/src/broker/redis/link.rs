@@ -282,11 +282,16 @@ impl Link {
     /// One resubscription: a new connection with the names channel and every wanted
     /// room subscribed, installed in place of the old one.
     async fn resubscribe(&self) -> Result<(), LinkError> {
-        let conn = self.connect().await?;
+        let conn = self.connect().await.inspect_err(|err| {
+            tracing::debug!(error = %err, "resubscribe: connecting failed");
+        })?;
         let timeout = self.settings.timeout;
         let mut names = conn.clone();
         match tokio::time::timeout(timeout, names.subscribe(NAMES_CHANNEL)).await {
-            Err(_) => return Err(LinkError::Timeout),
+            Err(_) => {
+                tracing::debug!("resubscribe: subscribing the names channel timed out");
+                return Err(LinkError::Timeout);
+            }
             Ok(result) => result?,
         }
         let mut done: HashSet<String> = HashSet::new();
@@ -314,7 +319,9 @@ impl Link {
                 .collect()
                 .await;
             for (room, result) in results {
-                result?;
+                result.inspect_err(|err| {
+                    tracing::debug!(error = %err, room, "resubscribe: SSUBSCRIBE failed");
+                })?;
                 done.insert(room);
             }
             // Install only when nothing was added meanwhile; `want` holds the same lock,
