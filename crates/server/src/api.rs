@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::AppState;
+use crate::broker::BrokerState;
 
 /// How long `/readyz` waits for the store and broker before answering 503.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -17,8 +18,10 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: 200 `ready` when the store and the broker answer, 503 otherwise (also
-/// while shutting down, so load balancers stop sending new clients).
+/// `GET /readyz`: 200 when the store and the broker answer, 503 otherwise (also while
+/// shutting down, so load balancers stop sending new clients). The body is `ready`, or
+/// `ready (broker degraded)` while Redis is unreachable: messages then flow through the
+/// store, so the backend still serves.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
@@ -29,7 +32,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str)
         (store, broker)
     };
     match tokio::time::timeout(READY_TIMEOUT, check).await {
-        Ok((Ok(()), Ok(()))) => (StatusCode::OK, "ready"),
+        Ok((Ok(()), Ok(()))) => match state.broker.state() {
+            BrokerState::Connected => (StatusCode::OK, "ready"),
+            BrokerState::Degraded => (StatusCode::OK, "ready (broker degraded)"),
+        },
         Ok((Err(err), _)) => {
             tracing::warn!(error = %err, "readyz: store not usable");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")

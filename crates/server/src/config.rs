@@ -202,6 +202,54 @@ section! {
 }
 
 section! {
+    /// The broker between backends. Without `redis_nodes`, the in-process broker of a
+    /// single server; with it, the Redis Cluster broker, the room watcher and presence in
+    /// Redis (docs/architecture.md).
+    BrokerConfig {
+        /// Comma-separated seed URLs of the Redis Cluster, with the password, e.g.
+        /// `redis://:PASSWORD@10.0.0.1:6379,redis://:PASSWORD@10.0.0.2:6379` (a secret:
+        /// never printed). Unset: the in-process broker (one server only).
+        redis_nodes: Option<Secret> = None,
+        /// Bound (milliseconds) of every Redis connect and command. A command that takes
+        /// longer counts as a failure and makes the broker degraded.
+        redis_timeout_ms: u64 = 1000,
+        /// While the broker is connected: interval (milliseconds) between the room
+        /// watcher's checks of the head sequences of all subscribed rooms (one store
+        /// query), which delivers messages the broker lost.
+        watch_interval_ms: u64 = 1000,
+        /// While the broker is degraded (Redis unreachable): the room watcher's interval
+        /// (milliseconds). Messages of other backends then arrive through the store
+        /// within about this time.
+        degraded_watch_interval_ms: u64 = 150,
+        /// The most missed messages the room watcher hands to local connections per room
+        /// and check (the newest ones; sessions fetch older missing ones from the store).
+        /// At most `limits.send_queue`.
+        watch_max_dispatch: u32 = 64,
+        /// Interval (milliseconds) at which each backend refreshes its presence entries
+        /// in Redis and removes expired users of its rooms (announcing `user_left`).
+        presence_refresh_ms: u64 = 5000,
+        /// Lifetime (milliseconds) of a presence entry that is not refreshed: the users of
+        /// a backend that died disappear within this time. Above `presence_refresh_ms`.
+        presence_expiry_ms: u64 = 15_000,
+        /// First delay (milliseconds) before resubscribing after Redis failed; it doubles
+        /// (with jitter) on each failed attempt.
+        resubscribe_min_backoff_ms: u64 = 100,
+        /// Longest delay (milliseconds) between resubscription attempts: how long a
+        /// returning Redis may wait to be noticed.
+        resubscribe_max_backoff_ms: u64 = 2000,
+        /// Events waiting to be published to Redis; when full, further events are not
+        /// published (other backends' watchers find the messages in the store).
+        publish_queue: usize = 8192,
+        /// Events received from Redis waiting to be handed to local connections; when
+        /// full, further ones are dropped (and repaired from the store).
+        receive_queue: usize = 8192,
+        /// How many recent event ids each backend remembers to drop events Redis
+        /// delivers twice.
+        dedup_window: usize = 4096,
+    }
+}
+
+section! {
     /// Logging.
     LogConfig {
         /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or
@@ -223,8 +271,92 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Every bound the server enforces.
     pub limits: LimitsConfig,
+    /// The broker between backends.
+    pub broker: BrokerConfig,
     /// Logging.
     pub log: LogConfig,
+}
+
+impl BrokerConfig {
+    /// The seed URLs of `redis_nodes` (empty when unset).
+    pub fn redis_node_list(&self) -> Vec<Secret> {
+        self.redis_nodes
+            .as_ref()
+            .map(|nodes| {
+                nodes
+                    .expose()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|node| !node.is_empty())
+                    .map(Secret::new)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn validate(&self, send_queue: usize) -> Result<(), ConfigError> {
+        fn invalid(key: &'static str, reason: &str) -> ConfigError {
+            ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            }
+        }
+        for (key, value) in [
+            ("broker.redis_timeout_ms", self.redis_timeout_ms),
+            ("broker.watch_interval_ms", self.watch_interval_ms),
+            (
+                "broker.degraded_watch_interval_ms",
+                self.degraded_watch_interval_ms,
+            ),
+            ("broker.watch_max_dispatch", self.watch_max_dispatch.into()),
+            ("broker.presence_refresh_ms", self.presence_refresh_ms),
+            (
+                "broker.resubscribe_min_backoff_ms",
+                self.resubscribe_min_backoff_ms,
+            ),
+            ("broker.publish_queue", self.publish_queue as u64),
+            ("broker.receive_queue", self.receive_queue as u64),
+            ("broker.dedup_window", self.dedup_window as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if self.watch_max_dispatch as usize > send_queue {
+            return Err(invalid(
+                "broker.watch_max_dispatch",
+                "must be at most limits.send_queue",
+            ));
+        }
+        if self.presence_expiry_ms <= self.presence_refresh_ms {
+            return Err(invalid(
+                "broker.presence_expiry_ms",
+                "must be above broker.presence_refresh_ms, or live users expire",
+            ));
+        }
+        if self.resubscribe_max_backoff_ms < self.resubscribe_min_backoff_ms {
+            return Err(invalid(
+                "broker.resubscribe_max_backoff_ms",
+                "must be at least broker.resubscribe_min_backoff_ms",
+            ));
+        }
+        if self.redis_nodes.is_some() {
+            let nodes = self.redis_node_list();
+            if nodes.is_empty() {
+                return Err(invalid("broker.redis_nodes", "lists no node"));
+            }
+            for node in nodes {
+                // The message must not repeat the URL: it may hold the password.
+                if redis::IntoConnectionInfo::into_connection_info(node.expose()).is_err() {
+                    return Err(invalid(
+                        "broker.redis_nodes",
+                        "a node is not a redis:// URL (host:port, optional :password@)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Why a configuration could not be loaded; the message names the offending key.
@@ -344,6 +476,7 @@ impl Config {
                     .to_owned(),
             });
         }
+        self.broker.validate(l.send_queue)?;
         if let Some(secret) = &self.auth.secret
             && secret.expose().len() < 16
         {
@@ -403,11 +536,12 @@ impl Config {
              # Every setting is optional; shown here with its value. Environment variables\n\
              # override the file: TUITALK__SECTION__KEY, e.g. TUITALK__SERVER__LISTEN.\n",
         );
-        let sections: [(&str, &[&str], Vec<FieldDoc>); 5] = [
+        let sections: [(&str, &[&str], Vec<FieldDoc>); 6] = [
             ("server", ServerConfig::DOC, self.server.fields()),
             ("store", StoreConfig::DOC, self.store.fields()),
             ("auth", AuthConfig::DOC, self.auth.fields()),
             ("limits", LimitsConfig::DOC, self.limits.fields()),
+            ("broker", BrokerConfig::DOC, self.broker.fields()),
             ("log", LogConfig::DOC, self.log.fields()),
         ];
         for (name, doc, fields) in sections {
@@ -455,6 +589,7 @@ mod tests {
             ("store", Config::default().store.fields()),
             ("auth", Config::default().auth.fields()),
             ("limits", Config::default().limits.fields()),
+            ("broker", Config::default().broker.fields()),
             ("log", Config::default().log.fields()),
         ];
         for (section, fields) in all {
@@ -530,6 +665,50 @@ mod tests {
         let err = Config::load_from(None, env(&[("TUITALK__LIMITS__MAX_ROOMS", "many")]))
             .expect_err("not a number");
         assert!(err.to_string().contains("max_rooms"), "{err}");
+    }
+
+    #[test]
+    fn broker_settings_are_checked_without_printing_the_password() {
+        let config = Config::load_from(
+            None,
+            env(&[(
+                "TUITALK__BROKER__REDIS_NODES",
+                "redis://:pw-123@10.0.0.1:6379, redis://:pw-123@10.0.0.2:6379",
+            )]),
+        )
+        .expect("loads");
+        let nodes = config.broker.redis_node_list();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[1].expose(), "redis://:pw-123@10.0.0.2:6379");
+        assert!(!format!("{config:?}").contains("pw-123"));
+
+        let err = Config::load_from(
+            None,
+            env(&[("TUITALK__BROKER__REDIS_NODES", "http://:pw-123@x")]),
+        )
+        .expect_err("not a redis URL");
+        assert!(err.to_string().contains("broker.redis_nodes"), "{err}");
+        assert!(!err.to_string().contains("pw-123"), "{err}");
+
+        let err = Config::load_from(
+            None,
+            env(&[
+                ("TUITALK__BROKER__PRESENCE_REFRESH_MS", "5000"),
+                ("TUITALK__BROKER__PRESENCE_EXPIRY_MS", "5000"),
+            ]),
+        )
+        .expect_err("expiry must exceed refresh");
+        assert!(
+            err.to_string().contains("broker.presence_expiry_ms"),
+            "{err}"
+        );
+
+        let err = Config::load_from(None, env(&[("TUITALK__BROKER__WATCH_MAX_DISPATCH", "999")]))
+            .expect_err("above send_queue");
+        assert!(
+            err.to_string().contains("broker.watch_max_dispatch"),
+            "{err}"
+        );
     }
 
     #[test]

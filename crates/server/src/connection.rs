@@ -674,8 +674,11 @@ impl Connection {
         let head = match self.state.store.join(&user.user_id, &room).await {
             Ok(head) => head,
             Err(err) => {
-                if !already {
-                    self.state.hub.leave(self.conn_id, &room);
+                if !already
+                    && self.state.hub.leave(self.conn_id, &room)
+                    && let Err(err) = self.state.broker.unsubscribe(&room).await
+                {
+                    tracing::warn!(error = %err, room, "unsubscribe failed");
                 }
                 return Err(err.into());
             }

@@ -160,6 +160,11 @@ impl Hub {
         Self::remove_from_room(&mut inner, id, room)
     }
 
+    /// Whether any local connection has joined `room`.
+    pub fn has_room(&self, room: &str) -> bool {
+        self.lock().rooms.contains_key(room)
+    }
+
     /// How many connections are registered.
     pub fn connection_count(&self) -> usize {
         self.lock().conns.len()

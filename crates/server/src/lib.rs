@@ -12,7 +12,9 @@
 //! - [`session`]: identity and rooms of one connection; the delivery rule.
 //! - [`identity`]: session tokens (HMAC) and the token key.
 //! - [`hub`]: this backend's connections per room and the fan-out of events.
-//! - [`broker`]: the `Broker` trait and its in-process implementation; presence.
+//! - [`broker`]: the `Broker` trait, its in-process and Redis Cluster implementations;
+//!   presence.
+//! - [`watcher`]: the room watcher, which delivers from the store what the broker missed.
 //! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
 //! - [`api`]: `/healthz`, `/readyz`; [`web`]: `/`.
 //! - [`shutdown`]: signals → cancellation; [`error`]: boundary error types.
@@ -27,6 +29,7 @@ pub mod identity;
 pub mod session;
 pub mod shutdown;
 pub mod store;
+pub mod watcher;
 pub mod web;
 
 use std::sync::Arc;
@@ -45,12 +48,14 @@ pub use error::ServerError;
 
 use broker::Broker;
 use broker::embedded::EmbeddedBroker;
+use broker::redis::RedisBroker;
 use hub::Hub;
 use identity::TokenSigner;
 use store::Store;
 use store::commit::Committer;
 use store::postgres::PgStore;
 use store::sqlite::SqliteStore;
+use watcher::{RoomWatcher, WatchIntervals};
 
 /// Everything a request handler or connection needs, shared by reference count.
 #[derive(Clone, Debug)]
@@ -155,6 +160,38 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
     Ok(store)
 }
 
+/// The broker of the configuration: the Redis Cluster broker with its room watcher when
+/// `broker.redis_nodes` is set, else the in-process one. Returns the background tasks,
+/// which end once `shutdown` fires.
+async fn start_broker(
+    config: &Config,
+    hub: &Arc<Hub>,
+    store: &Arc<dyn Store>,
+    shutdown: &CancellationToken,
+) -> (Arc<dyn Broker>, Vec<tokio::task::JoinHandle<()>>) {
+    if config.broker.redis_nodes.is_none() {
+        return (Arc::new(EmbeddedBroker::new(hub.clone())), Vec::new());
+    }
+    let settings = &config.broker;
+    let watcher = Arc::new(RoomWatcher::new(
+        hub.clone(),
+        store.clone(),
+        settings.watch_max_dispatch,
+    ));
+    let started =
+        RedisBroker::start(settings, hub.clone(), watcher.clone(), shutdown.clone()).await;
+    let mut tasks = started.tasks;
+    tasks.push(tokio::spawn(watcher.run(
+        started.broker.state_changes(),
+        WatchIntervals {
+            normal: Duration::from_millis(settings.watch_interval_ms),
+            degraded: Duration::from_millis(settings.degraded_watch_interval_ms),
+        },
+        shutdown.clone(),
+    )));
+    (started.broker, tasks)
+}
+
 /// Runs the server on `listener` until `shutdown` is cancelled, then shuts down
 /// gracefully: stops accepting, lets connections finish in-flight posts and close with
 /// 1012, drains the committer, and returns — after `server.shutdown_timeout_ms` at the
@@ -168,7 +205,7 @@ pub async fn run(
     let store = open_store(&config).await?;
     let tokens = TokenSigner::from_config(&config).map_err(ServerError::Secret)?;
     let hub = Arc::new(Hub::new());
-    let broker: Arc<dyn Broker> = Arc::new(EmbeddedBroker::new(hub.clone()));
+    let (broker, broker_tasks) = start_broker(&config, &hub, &store, &shutdown).await;
     let (committer, committer_task) = Committer::start(
         store.clone(),
         broker.clone(),
@@ -210,6 +247,9 @@ pub async fn run(
         tracker.close();
         tracker.wait().await;
         let _ = committer_task.await;
+        for task in broker_tasks {
+            let _ = task.await;
+        }
     };
     if tokio::time::timeout(shutdown_timeout, drain).await.is_err() {
         tracing::warn!(

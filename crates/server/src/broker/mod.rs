@@ -8,6 +8,7 @@
 //! duplicates by sequence and repair gaps from the store ([`crate::session`]).
 
 pub mod embedded;
+pub mod redis;
 
 use async_trait::async_trait;
 use tuitalk_protocol::{ChatMessage, Member};
@@ -51,6 +52,27 @@ pub enum BrokerEvent {
     },
 }
 
+/// Whether the broker carries events between backends right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerState {
+    /// Events flow through the broker (the embedded broker always is).
+    Connected,
+    /// The broker cannot publish or lost subscriptions: events of other backends arrive
+    /// only through the room watcher's store polling (see [`crate::watcher`]), which then
+    /// polls faster. Chat goes on; `/readyz` stays ready.
+    Degraded,
+}
+
+impl BrokerState {
+    /// The state's name, for logs, `/readyz` and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Degraded => "degraded",
+        }
+    }
+}
+
 /// Why a broker operation failed (clients see `unavailable`).
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -65,6 +87,12 @@ pub enum BrokerError {
 pub trait Broker: Send + Sync + 'static {
     /// Checks that the broker is usable (for `/readyz`).
     async fn ping(&self) -> Result<(), BrokerError>;
+
+    /// Whether events currently flow through the broker (for `/readyz`, metrics and the
+    /// room watcher's polling interval).
+    fn state(&self) -> BrokerState {
+        BrokerState::Connected
+    }
 
     /// Publishes an event to every backend subscribed to its room (all backends for a
     /// name change).

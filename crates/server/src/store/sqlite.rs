@@ -4,6 +4,9 @@
 //! and a deferred transaction that reads then writes can fail with `SQLITE_BUSY` when
 //! another connection wrote in between. Reads use a separate pool and run concurrently
 //! (WAL lets readers see the last committed state while a write is in progress).
+//! Write transactions start with `begin immediate`, taking the write lock up front: with
+//! several servers on one file (tests of several backends), a deferred transaction that
+//! read first would fail with `SQLITE_BUSY` instead of waiting for the busy timeout.
 //! `synchronous = full` makes a commit durable before it returns, which G1 relies on.
 
 use std::path::Path;
@@ -124,7 +127,7 @@ impl Store for SqliteStore {
     }
 
     async fn rename(&self, user_id: &str, name: &str) -> Result<Option<String>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("begin immediate").await?;
         let old: Option<String> = sqlx::query_scalar("select name from user where user_id = ?")
             .bind(user_id)
             .fetch_optional(&mut *tx)
@@ -142,7 +145,7 @@ impl Store for SqliteStore {
 
     async fn join(&self, user_id: &str, room: &str) -> Result<Seq, StoreError> {
         let now = super::now_ms();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("begin immediate").await?;
         sqlx::query(
             "insert into room (name, created_at) values (?, ?) on conflict (name) do nothing",
         )
@@ -222,7 +225,7 @@ impl Store for SqliteStore {
         &self,
         posts: Vec<NewPost>,
     ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("begin immediate").await?;
         let mut outcomes = Vec::with_capacity(posts.len());
         for post in posts {
             // A post id seen before (also earlier in this batch) is a duplicate or a conflict.

@@ -2,13 +2,16 @@
 //! fresh data directory and talks to it over WebSocket. `TEST_LOG=debug` shows logs.
 
 mod auth;
+mod backends;
 mod bad_input;
 mod chat;
+mod cluster;
+mod failover;
 mod helpers;
 mod history;
 mod http;
 mod idempotency;
-#[allow(dead_code, reason = "used by the PostgreSQL and Redis tests")]
+#[allow(dead_code, reason = "database_url is for the PostgreSQL tests")]
 mod lab;
 mod limits;
 mod pg;

@@ -1,0 +1,295 @@
+//! The room watcher: the safety net under a best-effort broker.
+//!
+//! For every room this backend is subscribed to, the watcher remembers the highest
+//! message sequence handed to the [`Hub`]. Every message on its way to the hub passes
+//! through [`RoomWatcher::deliver`], which drops what was handed over already (a broker may
+//! duplicate). Periodically ([`RoomWatcher::run`]) it reads the head sequence of all those
+//! rooms with ONE [`Store::heads`] query; where the store is ahead, it reads the newest
+//! missing messages (at most `broker.watch_max_dispatch` per room) and hands them to the
+//! hub. Sessions drop duplicates and repair any older gap from the store themselves
+//! ([`crate::session`]), so a message lost on the bus with no successor still arrives
+//! within one interval.
+//!
+//! The interval is `broker.watch_interval_ms` while the broker is connected and
+//! `broker.degraded_watch_interval_ms` while it is degraded: then the store is the only
+//! path between backends. The watcher knows nothing about the broker beyond its state.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tuitalk_protocol::Seq;
+
+use crate::broker::{BrokerEvent, BrokerState};
+use crate::hub::Hub;
+use crate::store::{Store, StoreError};
+
+/// The watcher of the rooms this backend is subscribed to.
+pub struct RoomWatcher {
+    hub: Arc<Hub>,
+    store: Arc<dyn Store>,
+    /// room → highest sequence handed to the hub (`None` until the baseline is known).
+    rooms: Mutex<HashMap<String, Option<Seq>>>,
+    /// Messages handed to the hub by [`RoomWatcher::check`] (missed by the broker).
+    repairs: AtomicU64,
+    /// The most messages handed over per room and check.
+    max_dispatch: u32,
+}
+
+impl std::fmt::Debug for RoomWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomWatcher")
+            .field("repairs", &self.repairs())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The intervals of [`RoomWatcher::run`].
+#[derive(Debug, Clone, Copy)]
+pub struct WatchIntervals {
+    /// Between checks while the broker is connected.
+    pub normal: Duration,
+    /// Between checks while the broker is degraded.
+    pub degraded: Duration,
+}
+
+impl RoomWatcher {
+    /// A watcher handing messages to `hub`, reading heads from `store`, repairing at most
+    /// `max_dispatch` messages per room and check.
+    pub fn new(hub: Arc<Hub>, store: Arc<dyn Store>, max_dispatch: u32) -> Self {
+        Self {
+            hub,
+            store,
+            rooms: Mutex::new(HashMap::new()),
+            repairs: AtomicU64::new(0),
+            max_dispatch: max_dispatch.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Option<Seq>>> {
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many messages the watcher handed to the hub because the broker had not.
+    pub fn repairs(&self) -> u64 {
+        self.repairs.load(Ordering::Relaxed)
+    }
+
+    /// How many rooms are watched.
+    pub fn room_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Starts watching `room` (idempotent). Call it when the backend subscribes to the
+    /// room, before any session reads the room's head: the head read here is the baseline,
+    /// so a message stored after it is surely handed over. If the store cannot be read the
+    /// baseline is taken at the next check.
+    pub async fn watch(&self, room: &str) {
+        {
+            let mut rooms = self.lock();
+            if rooms.contains_key(room) {
+                return;
+            }
+            rooms.insert(room.to_owned(), None);
+        }
+        match self.store.head(room).await {
+            Ok(head) => {
+                if let Some(entry) = self.lock().get_mut(room) {
+                    *entry = Some(entry.map_or(head, |seen| seen.max(head)));
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, room, "watcher: cannot read the head"),
+        }
+    }
+
+    /// Stops watching `room`.
+    pub fn unwatch(&self, room: &str) {
+        self.lock().remove(room);
+    }
+
+    /// Hands an event to the hub. A message at or below the room's highest handed-over
+    /// sequence is dropped (returns `false`); everything else is dispatched (`true`).
+    pub fn deliver(&self, event: &BrokerEvent) -> bool {
+        let mut rooms = self.lock();
+        if let BrokerEvent::Message(message) = event
+            && let Some(entry) = rooms.get_mut(&message.room)
+        {
+            if entry.is_some_and(|seen| message.seq <= seen) {
+                return false;
+            }
+            *entry = Some(message.seq);
+        }
+        // Dispatching under the lock keeps the hub's order equal to the check's order.
+        self.hub.dispatch(event);
+        drop(rooms);
+        true
+    }
+
+    /// One check: reads the heads of all watched rooms in one query and hands the
+    /// missing messages to the hub. Returns how many were handed over.
+    pub async fn check(&self) -> Result<u64, StoreError> {
+        let rooms: Vec<String> = self.lock().keys().cloned().collect();
+        if rooms.is_empty() {
+            return Ok(0);
+        }
+        let heads = self.store.heads(&rooms).await?;
+        let mut repaired = 0;
+        for (room, head) in heads {
+            let seen = {
+                let mut rooms = self.lock();
+                match rooms.get_mut(&room) {
+                    None => continue,
+                    Some(entry @ None) => {
+                        // No baseline yet (the store failed at `watch`): start here.
+                        *entry = Some(head);
+                        continue;
+                    }
+                    Some(Some(seen)) => *seen,
+                }
+            };
+            if head <= seen {
+                continue;
+            }
+            let from = seen.max(head.saturating_sub(Seq::from(self.max_dispatch)));
+            let messages = self
+                .store
+                .messages_after(&room, from, head, self.max_dispatch)
+                .await?;
+            for message in messages {
+                if self.deliver(&BrokerEvent::Message(message)) {
+                    repaired += 1;
+                }
+            }
+        }
+        if repaired > 0 {
+            self.repairs.fetch_add(repaired, Ordering::Relaxed);
+            tracing::debug!(repaired, "watcher handed over messages the broker missed");
+        }
+        Ok(repaired)
+    }
+
+    /// Checks the watched rooms every `intervals.normal`, or `intervals.degraded` while
+    /// `state` says the broker is degraded, until `shutdown` fires.
+    pub async fn run(
+        self: Arc<Self>,
+        mut state: watch::Receiver<BrokerState>,
+        intervals: WatchIntervals,
+        shutdown: CancellationToken,
+    ) {
+        let mut failing = false;
+        let mut broker_alive = true;
+        loop {
+            let interval = match *state.borrow_and_update() {
+                BrokerState::Connected => intervals.normal,
+                BrokerState::Degraded => intervals.degraded,
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                changed = state.changed(), if broker_alive => {
+                    // When the broker is gone, keep the last interval.
+                    broker_alive = changed.is_ok();
+                    continue;
+                }
+                () = tokio::time::sleep(interval) => {}
+            }
+            match self.check().await {
+                Ok(_) => {
+                    if failing {
+                        tracing::info!("watcher: store readable again");
+                    }
+                    failing = false;
+                }
+                Err(err) => {
+                    if !failing {
+                        tracing::warn!(error = %err, "watcher: cannot read heads");
+                    }
+                    failing = true;
+                }
+            }
+        }
+        tracing::debug!("watcher stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Delivery;
+    use crate::store::NewPost;
+    use crate::store::sqlite::SqliteStore;
+    use tokio::sync::mpsc;
+    use tuitalk_protocol::ChatMessage;
+
+    fn message(room: &str, seq: Seq) -> BrokerEvent {
+        BrokerEvent::Message(ChatMessage {
+            room: room.into(),
+            seq,
+            id: format!("p{seq}"),
+            author_id: "u".into(),
+            author: "ada".into(),
+            text: "hi".into(),
+            ts: 0,
+        })
+    }
+
+    fn seqs(rx: &mut mpsc::Receiver<Arc<Delivery>>) -> Vec<Seq> {
+        let mut out = Vec::new();
+        while let Ok(d) = rx.try_recv() {
+            if let Delivery::Message { seq, .. } = &*d {
+                out.push(*seq);
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn drops_duplicates_and_repairs_from_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("t.db"))
+                .await
+                .expect("open"),
+        );
+        let user = store.create_guest("ada").await.expect("guest");
+        store.join(&user.user_id, "r").await.expect("join");
+        let post = |i: u32| NewPost {
+            room: "r".into(),
+            post_id: format!("p{i}"),
+            author_id: user.user_id.clone(),
+            text: format!("t{i}"),
+            ts: 1,
+        };
+        store.append_batch(vec![post(1)]).await.expect("append");
+
+        let hub = Arc::new(Hub::new());
+        let (tx, mut rx) = mpsc::channel(64);
+        hub.register(1, "u", tx, CancellationToken::new());
+        hub.join(1, "r");
+        let watcher = RoomWatcher::new(hub, store.clone(), 2);
+        watcher.watch("r").await;
+        // The baseline is the head at watch time: nothing to repair yet.
+        assert_eq!(watcher.check().await.expect("check"), 0);
+
+        assert!(watcher.deliver(&message("r", 2)));
+        assert!(!watcher.deliver(&message("r", 2)));
+        assert!(!watcher.deliver(&message("r", 1)));
+        assert_eq!(seqs(&mut rx), vec![2]);
+
+        // Three messages stored that the broker never carried: the newest two (the
+        // dispatch bound) are handed over; sessions repair seq 3 themselves.
+        store
+            .append_batch(vec![post(2), post(3), post(4), post(5)])
+            .await
+            .expect("append");
+        assert_eq!(watcher.check().await.expect("check"), 2);
+        assert_eq!(seqs(&mut rx), vec![4, 5]);
+        assert_eq!(watcher.repairs(), 2);
+        assert_eq!(watcher.check().await.expect("check"), 0);
+
+        watcher.unwatch("r");
+        assert_eq!(watcher.room_count(), 0);
+    }
+}
