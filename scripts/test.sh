@@ -50,3 +50,6 @@ export TUITALK_TEST_REQUIRE_LAB=1
 
 log "running every test"
 cargo test --workspace --locked --no-fail-fast
+
+log "end-to-end checks on the whole lab through nginx (lab/check)"
+lab/check
