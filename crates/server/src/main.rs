@@ -59,11 +59,25 @@ fn main() -> ExitCode {
         Some(Command::Run) | None => match serve(cli) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
-                eprintln!("tuitalk-server: {err:#}");
+                eprintln!("tuitalk-server: {}", error_chain(&err));
                 ExitCode::FAILURE
             }
         },
     }
+}
+
+/// The error and its causes, each cause left out when the message before already says it
+/// (the server's errors include their cause's text: `store: database: ...`).
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn serve(cli: Cli) -> anyhow::Result<()> {
