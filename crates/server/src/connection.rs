@@ -1,12 +1,13 @@
 //! One WebSocket connection: framing and transport limits, the `hello` handshake, pings
-//! and idle detection, rate limiting, the command loop, and the writer task.
+//! and idle detection, rate limiting, and the command loop.
 //!
-//! Per connection there are two tasks. The connection task reads frames, runs commands,
-//! takes events from its hub queue (applying the session's delivery rule) and puts
-//! outbound frames into a bounded queue; the writer task drains that queue into the
-//! socket. Both queues hold at most `limits.send_queue` items, the posts awaiting their
-//! ack are bounded the same way, and a reader too slow for its hub queue is closed with
-//! 4000 — a connection never makes the server's memory grow.
+//! One task per connection reads frames, runs commands, takes events from its hub queue
+//! (applying the session's delivery rule) and writes outbound frames to the socket itself:
+//! frames are gathered in the WebSocket's write buffer and flushed once per burst. The hub
+//! queue holds at most `limits.send_queue` events and the posts awaiting their ack are
+//! bounded the same way; while a write waits for a slow peer the hub queue fills, and a
+//! reader too slow for it is closed with 4000 — a connection never makes the server's
+//! memory grow. One task and one queue per connection keep an idle connection small.
 //!
 //! Input never panics the server: every frame is classified and refused with an error
 //! code, or the connection is closed with the close code the protocol documents.
@@ -93,17 +94,23 @@ pub async fn serve(mut socket: WebSocket, state: AppState) {
         tracing::debug!("connected");
         let (sink, mut stream) = socket.split();
         let send_queue = state.config.limits.send_queue;
-        let (out_tx, out_rx) = mpsc::channel(send_queue);
         let slow = CancellationToken::new();
-        let writer = tokio::spawn(
-            write_loop(sink, out_rx, slow.clone()).instrument(tracing::Span::current()),
-        );
         let (events_tx, events_rx) = mpsc::channel(send_queue);
-        let mut connection = Connection::new(state, conn_id, out_tx, slow, events_tx);
+        let mut connection = Connection::new(state, conn_id, sink, slow, events_tx);
         connection.run(&mut stream, events_rx).await;
         Box::pin(connection.cleanup()).await;
-        drop(connection);
-        let _ = writer.await;
+        // The rest of the connection's state goes now; the socket stays for the close.
+        let slow = connection.slow.clone();
+        let mut sink = {
+            let Connection { sink, .. } = connection;
+            sink.into_inner()
+        };
+        if slow.is_cancelled() {
+            // A reader too slow for its queue hears why only now, after its rooms were
+            // cleaned up: waiting for a peer that does not read must not delay that.
+            send_close(&mut sink, slow_close()).await;
+        }
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
         // Finish the closing handshake: read until the peer's close (or a timeout), so
         // the close frame is not lost to a reset of a socket with unread data.
         let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
@@ -128,87 +135,26 @@ fn close_message(code: u16, reason: &'static str) -> Message {
     }))
 }
 
-/// What the connection task hands to the writer.
+/// The close frame for a slow consumer.
+fn slow_close() -> Message {
+    close_message(
+        CloseCode::SLOW_CONSUMER,
+        "slow_consumer: reconnect and resume",
+    )
+}
+
+/// Sends a close frame, giving a peer that does not read `CLOSE_GRACE` to take it.
+async fn send_close(sink: &mut SplitSink<WebSocket, Message>, close: Message) {
+    let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await;
+}
+
+/// An outbound frame other than a text frame.
 #[derive(Debug)]
 enum Outbound {
     /// A text frame.
     Frame(Utf8Bytes),
     /// A WebSocket ping.
     Ping,
-    /// A close frame; the writer stops after it.
-    Close(u16, &'static str),
-}
-
-/// Drains the outbound queue into the socket. When `slow` fires, queued frames are
-/// dropped and the close 4000 goes out next.
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Outbound>,
-    slow: CancellationToken,
-) {
-    let slow_close = || {
-        close_message(
-            CloseCode::SLOW_CONSUMER,
-            "slow_consumer: reconnect and resume",
-        )
-    };
-    loop {
-        let item = tokio::select! {
-            biased;
-            () = slow.cancelled() => {
-                let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(slow_close())).await;
-                break;
-            }
-            item = queue.recv() => item,
-        };
-        let message = match item {
-            None => break,
-            Some(Outbound::Frame(frame)) => Message::Text(frame),
-            Some(Outbound::Ping) => Message::Ping(Default::default()),
-            Some(Outbound::Close(code, reason)) => {
-                let _ =
-                    tokio::time::timeout(CLOSE_GRACE, sink.send(close_message(code, reason))).await;
-                break;
-            }
-        };
-        // Everything already queued goes out with this frame in as few writes as the
-        // write buffer allows: one flush per burst, not one per frame.
-        let mut close = None;
-        let write = async {
-            sink.feed(message).await?;
-            for _ in 1..WRITE_BURST {
-                match queue.try_recv() {
-                    Ok(Outbound::Frame(frame)) => sink.feed(Message::Text(frame)).await?,
-                    Ok(Outbound::Ping) => sink.feed(Message::Ping(Default::default())).await?,
-                    Ok(Outbound::Close(code, reason)) => {
-                        close = Some(close_message(code, reason));
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            sink.flush().await
-        };
-        tokio::select! {
-            biased;
-            () = slow.cancelled() => {
-                // The frame in progress stays whole in the socket's buffer; the close
-                // frame follows it.
-                let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(slow_close())).await;
-                break;
-            }
-            result = write => {
-                if result.is_err() {
-                    break;
-                }
-            }
-        }
-        if let Some(close) = close {
-            let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await;
-            break;
-        }
-    }
-    let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
 }
 
 /// The connection ends (the reason was already logged or sent).
@@ -241,7 +187,9 @@ impl ErrorWindow {
 struct Connection {
     state: AppState,
     conn_id: ConnId,
-    out: mpsc::Sender<Outbound>,
+    /// The socket's sending half; only this task writes, the lock is never contended
+    /// (it lets `&self` methods send).
+    sink: tokio::sync::Mutex<SplitSink<WebSocket, Message>>,
     slow: CancellationToken,
     /// The hub queue's sender until the connection registers with the hub at `hello`.
     events_tx: Option<mpsc::Sender<Arc<Delivery>>>,
@@ -282,14 +230,14 @@ impl Connection {
     fn new(
         state: AppState,
         conn_id: ConnId,
-        out: mpsc::Sender<Outbound>,
+        sink: SplitSink<WebSocket, Message>,
         slow: CancellationToken,
         events_tx: mpsc::Sender<Arc<Delivery>>,
     ) -> Self {
         let rate = NonZeroU32::new(state.config.limits.posts_per_second).unwrap_or(NonZeroU32::MIN);
         Self {
             conn_id,
-            out,
+            sink: tokio::sync::Mutex::new(sink),
             slow,
             events_tx: Some(events_tx),
             session: None,
@@ -313,7 +261,7 @@ impl Connection {
         stream: &mut SplitStream<WebSocket>,
         mut events: mpsc::Receiver<Arc<Delivery>>,
     ) {
-        let limits = self.state.config.limits.clone();
+        let limits = &self.state.config.limits;
         let hello_deadline = tokio::time::sleep(Duration::from_millis(limits.hello_timeout_ms));
         tokio::pin!(hello_deadline);
         let ping_every = Duration::from_millis(limits.ping_interval_ms);
@@ -335,7 +283,18 @@ impl Connection {
                 Some((room, id, outcome)) = self.pending.next(), if !self.pending.is_empty() => {
                     Box::pin(self.answer_post(room, id, outcome)).await
                 }
-                Some(delivery) = events.recv() => self.deliver(&delivery).await,
+                Some(delivery) = events.recv() => {
+                    // Everything already queued goes out in the same burst, then one flush.
+                    let mut step = self.deliver(&delivery).await;
+                    for _ in 1..WRITE_BURST {
+                        if step.is_err() {
+                            break;
+                        }
+                        let Ok(delivery) = events.try_recv() else { break };
+                        step = self.deliver(&delivery).await;
+                    }
+                    step
+                }
                 _ = ping.tick() => {
                     if self.last_seen.elapsed() > idle_after {
                         tracing::info!("idle timeout");
@@ -348,7 +307,7 @@ impl Connection {
                     Box::pin(self.on_frame(frame)).await
                 }
             };
-            if step.is_err() {
+            if step.is_err() || self.flush().await.is_err() {
                 break;
             }
         }
@@ -408,13 +367,30 @@ impl Connection {
         }
     }
 
-    /// Queues an outbound item, waiting while the queue is full (the hub queue then
-    /// fills and the slow-consumer rule applies).
+    /// Writes an outbound frame into the socket's write buffer (written out when the
+    /// buffer fills or at the next [`flush`](Self::flush)). Waits while the peer does not
+    /// read; meanwhile the hub queue fills and the slow-consumer rule applies: the
+    /// connection ends, and after its cleanup the close 4000 follows the frame in progress.
     async fn push(&self, item: Outbound) -> Result<(), Stop> {
+        let message = match item {
+            Outbound::Frame(frame) => Message::Text(frame),
+            Outbound::Ping => Message::Ping(Default::default()),
+        };
+        let mut sink = self.sink.lock().await;
         tokio::select! {
             biased;
             () = self.slow.cancelled() => Err(Stop),
-            sent = self.out.send(item) => sent.map_err(|_| Stop),
+            fed = sink.feed(message) => fed.map_err(|_| Stop),
+        }
+    }
+
+    /// Writes out whatever [`push`](Self::push) gathered.
+    async fn flush(&self) -> Result<(), Stop> {
+        let mut sink = self.sink.lock().await;
+        tokio::select! {
+            biased;
+            () = self.slow.cancelled() => Err(Stop),
+            flushed = sink.flush() => flushed.map_err(|_| Stop),
         }
     }
 
@@ -423,9 +399,10 @@ impl Connection {
             .await
     }
 
-    /// Sends a close frame and ends the connection.
+    /// Sends a close frame (after everything written before it) and ends the connection.
     async fn close(&self, code: u16, reason: &'static str) -> Result<(), Stop> {
-        let _ = self.push(Outbound::Close(code, reason)).await;
+        let mut sink = self.sink.lock().await;
+        send_close(&mut sink, close_message(code, reason)).await;
         Err(Stop)
     }
 
