@@ -194,7 +194,7 @@ section! {
         max_errors_per_minute: u32 = 60,
         /// Initial size (bytes) of each WebSocket's read buffer; it grows for larger frames.
         /// Small keeps idle connections cheap.
-        ws_read_buffer_bytes: usize = 1024,
+        ws_read_buffer_bytes: usize = 512,
         /// Bytes of queued outgoing frames a WebSocket gathers before writing them to the
         /// socket; whatever is gathered is written once the send queue runs empty.
         ws_write_buffer_bytes: usize = 8192,

@@ -63,14 +63,21 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Res
         .write_buffer_size(limits.ws_write_buffer_bytes)
         .on_upgrade(move |socket| {
             let tracker = state.tracker.clone();
-            tracker.track_future(serve(socket, state))
+            // Split before the connection's future is built, so the socket does not take
+            // room in it for the connection's whole life.
+            let (sink, stream) = socket.split();
+            tracker.track_future(serve(sink, stream, state))
         })
 }
 
-/// Serves one upgraded WebSocket until it closes.
-pub async fn serve(mut socket: WebSocket, state: AppState) {
+/// Serves one upgraded WebSocket, split into its halves, until it closes.
+pub async fn serve(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut stream: SplitStream<WebSocket>,
+    state: AppState,
+) {
     if state.shutdown.is_cancelled() {
-        let _ = socket
+        let _ = sink
             .send(close_message(
                 CloseCode::SERVICE_RESTART,
                 "service restart: reconnect",
@@ -80,7 +87,7 @@ pub async fn serve(mut socket: WebSocket, state: AppState) {
     }
     let Some(slot) = state.try_connection_slot() else {
         tracing::warn!("connection limit reached; refusing");
-        let _ = socket
+        let _ = sink
             .send(close_message(
                 CloseCode::TRY_AGAIN_LATER,
                 "server full: try again later",
@@ -92,7 +99,6 @@ pub async fn serve(mut socket: WebSocket, state: AppState) {
     let span = tracing::info_span!("conn", conn = conn_id, user_id = tracing::field::Empty);
     async move {
         tracing::debug!("connected");
-        let (sink, mut stream) = socket.split();
         let send_queue = state.config.limits.send_queue;
         let slow = CancellationToken::new();
         let (events_tx, events_rx) = mpsc::channel(send_queue);
