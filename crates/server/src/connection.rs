@@ -107,11 +107,13 @@ pub async fn serve(
         Box::pin(connection.cleanup()).await;
         // The rest of the connection's state goes now; the socket stays for the close.
         let slow = connection.slow.clone();
+        let state_metrics = connection.state.metrics.clone();
         let mut sink = {
             let Connection { sink, .. } = connection;
             sink.into_inner()
         };
         if slow.is_cancelled() {
+            state_metrics.slow_disconnects.inc();
             // A reader too slow for its queue hears why only now, after its rooms were
             // cleaned up: waiting for a peer that does not read must not delay that.
             send_close(&mut sink, slow_close()).await;
@@ -415,6 +417,9 @@ impl Connection {
     /// Sends an `error` event for a refused command.
     async fn refuse(&self, context: &Context, refusal: Refusal) -> Result<(), Stop> {
         tracing::debug!(code = %refusal.code, command = ?context.command, room = ?context.room, "refused");
+        if context.command == Some("post") {
+            self.state.metrics.post_refused(refusal.code);
+        }
         self.send(&ServerEvent::Error {
             code: refusal.code,
             message: refusal.message,
@@ -573,6 +578,7 @@ impl Connection {
                 format!("this server speaks protocol version {PROTOCOL_VERSION}"),
             );
             let _ = self.refuse(context, refusal).await;
+            self.state.metrics.hello_failures.inc();
             return self
                 .close(CloseCode::HELLO_FAILED, "unsupported_version")
                 .await;
@@ -589,6 +595,7 @@ impl Connection {
                         let refusal =
                             Refusal::new(ErrorCode::InvalidToken, "the token is not valid here");
                         let _ = self.refuse(context, refusal).await;
+                        self.state.metrics.hello_failures.inc();
                         return self.close(CloseCode::HELLO_FAILED, "invalid_token").await;
                     }
                     Err(err) => return self.refuse(context, err.into()).await,
@@ -781,6 +788,7 @@ impl Connection {
                     }
                 }
                 self.push(Outbound::Frame(frame.clone())).await?;
+                self.state.metrics.deliveries.inc();
                 if let Some(session) = self.session.as_mut() {
                     session.delivered(room, *seq);
                 }

@@ -170,6 +170,11 @@ impl Hub {
         self.lock().conns.len()
     }
 
+    /// How many rooms have at least one local connection.
+    pub fn room_count(&self) -> usize {
+        self.lock().rooms.len()
+    }
+
     /// Fans an event out to the local connections it concerns. Never blocks: a connection
     /// whose queue is full is closed as a slow consumer.
     pub fn dispatch(&self, event: &BrokerEvent) {

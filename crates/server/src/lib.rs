@@ -16,7 +16,7 @@
 //!   presence.
 //! - [`watcher`]: the room watcher, which delivers from the store what the broker missed.
 //! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
-//! - [`api`]: `/healthz`, `/readyz`; [`web`]: `/`.
+//! - [`api`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: `/`.
 //! - [`shutdown`]: signals → cancellation; [`error`]: boundary error types.
 
 pub mod api;
@@ -26,6 +26,7 @@ pub mod connection;
 pub mod error;
 pub mod hub;
 pub mod identity;
+pub mod metrics;
 pub mod session;
 pub mod shutdown;
 pub mod store;
@@ -51,6 +52,7 @@ use broker::embedded::EmbeddedBroker;
 use broker::redis::RedisBroker;
 use hub::Hub;
 use identity::TokenSigner;
+use metrics::{Metrics, StateCollector};
 use store::Store;
 use store::commit::Committer;
 use store::postgres::PgStore;
@@ -82,6 +84,8 @@ pub struct Shared {
     pub tracker: TaskTracker,
     /// Open WebSocket connections (for `limits.max_connections`).
     pub connections: AtomicUsize,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::ops::Deref for AppState {
@@ -116,7 +120,14 @@ impl AppState {
                 (n < max).then_some(n + 1)
             })
             .ok()
-            .map(|_| ConnectionSlot(self.clone()))
+            .map(|_| {
+                self.metrics.connections_opened.inc();
+                ConnectionSlot(self.clone())
+            })
+            .or_else(|| {
+                self.metrics.connections_refused.inc();
+                None
+            })
     }
 }
 
@@ -133,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(connection::upgrade))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
+        .route("/metrics", get(metrics::handler))
         .with_state(state)
 }
 
@@ -161,16 +173,20 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
 }
 
 /// The broker of the configuration: the Redis Cluster broker with its room watcher when
-/// `broker.redis_nodes` is set, else the in-process one. Returns the background tasks,
-/// which end once `shutdown` fires.
+/// `broker.redis_nodes` is set, else the in-process one. Returns the room watcher (if
+/// any) and the background tasks, which end once `shutdown` fires.
 async fn start_broker(
     config: &Config,
     hub: &Arc<Hub>,
     store: &Arc<dyn Store>,
     shutdown: &CancellationToken,
-) -> (Arc<dyn Broker>, Vec<tokio::task::JoinHandle<()>>) {
+) -> (
+    Arc<dyn Broker>,
+    Option<Arc<RoomWatcher>>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
     if config.broker.redis_nodes.is_none() {
-        return (Arc::new(EmbeddedBroker::new(hub.clone())), Vec::new());
+        return (Arc::new(EmbeddedBroker::new(hub.clone())), None, Vec::new());
     }
     let settings = &config.broker;
     let watcher = Arc::new(RoomWatcher::new(
@@ -181,7 +197,7 @@ async fn start_broker(
     let started =
         RedisBroker::start(settings, hub.clone(), watcher.clone(), shutdown.clone()).await;
     let mut tasks = started.tasks;
-    tasks.push(tokio::spawn(watcher.run(
+    tasks.push(tokio::spawn(watcher.clone().run(
         started.broker.state_changes(),
         WatchIntervals {
             normal: Duration::from_millis(settings.watch_interval_ms),
@@ -189,7 +205,7 @@ async fn start_broker(
         },
         shutdown.clone(),
     )));
-    (started.broker, tasks)
+    (started.broker, Some(watcher), tasks)
 }
 
 /// Runs the server on `listener` until `shutdown` is cancelled, then shuts down
@@ -205,10 +221,16 @@ pub async fn run(
     let store = open_store(&config).await?;
     let tokens = TokenSigner::from_config(&config).map_err(ServerError::Secret)?;
     let hub = Arc::new(Hub::new());
-    let (broker, broker_tasks) = start_broker(&config, &hub, &store, &shutdown).await;
+    let (broker, watcher, broker_tasks) = start_broker(&config, &hub, &store, &shutdown).await;
+    let metrics = Arc::new(Metrics::new(StateCollector {
+        hub: hub.clone(),
+        broker: broker.clone(),
+        watcher,
+    }));
     let (committer, committer_task) = Committer::start(
         store.clone(),
         broker.clone(),
+        metrics.clone(),
         config.store.commit_queue,
         config.store.max_batch,
     );
@@ -224,6 +246,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         connections: AtomicUsize::new(0),
+        metrics,
     }));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");

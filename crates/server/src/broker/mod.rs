@@ -73,6 +73,26 @@ impl BrokerState {
     }
 }
 
+/// A snapshot of a broker's counters, for metrics. The embedded broker has none (all
+/// zero).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrokerStats {
+    /// Events sent to the other backends.
+    pub published: u64,
+    /// Events that could not be sent.
+    pub publish_failures: u64,
+    /// Events received from other backends and handed on.
+    pub received: u64,
+    /// Received events dropped as duplicates.
+    pub duplicates: u64,
+    /// Completed resubscriptions after a disconnection.
+    pub resubscribes: u64,
+    /// Received events dropped because the receive queue was full.
+    pub dropped_pushes: u64,
+    /// Users found expired (their backend died) and announced as gone.
+    pub presence_pruned: u64,
+}
+
 /// Why a broker operation failed (clients see `unavailable`).
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -92,6 +112,11 @@ pub trait Broker: Send + Sync + 'static {
     /// room watcher's polling interval).
     fn state(&self) -> BrokerState {
         BrokerState::Connected
+    }
+
+    /// The broker's counters (for `/metrics`).
+    fn stats(&self) -> BrokerStats {
+        BrokerStats::default()
     }
 
     /// Publishes an event to every backend subscribed to its room (all backends for a

@@ -10,6 +10,7 @@
 //! every post of the batch is answered `unavailable` and nothing is published.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -17,6 +18,7 @@ use tokio::task::JoinHandle;
 use super::{Appended, NewPost, Store};
 use crate::broker::{Broker, BrokerEvent};
 use crate::error::Refusal;
+use crate::metrics::Metrics;
 
 /// The answer to one post.
 pub type PostResult = Result<Appended, Refusal>;
@@ -55,11 +57,12 @@ impl Committer {
     pub fn start(
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
+        metrics: Arc<Metrics>,
         queue: usize,
         max_batch: usize,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(queue.max(1));
-        let task = tokio::spawn(run(store, broker, rx, max_batch.max(1)));
+        let task = tokio::spawn(run(store, broker, metrics, rx, max_batch.max(1)));
         (Self { queue: tx }, task)
     }
 
@@ -78,6 +81,7 @@ impl Committer {
 async fn run(
     store: Arc<dyn Store>,
     broker: Arc<dyn Broker>,
+    metrics: Arc<Metrics>,
     mut queue: mpsc::Receiver<Pending>,
     max_batch: usize,
 ) {
@@ -86,14 +90,20 @@ async fn run(
         let (posts, replies): (Vec<NewPost>, Vec<_>) =
             batch.drain(..).map(|p| (p.post, p.reply)).unzip();
         let count = posts.len();
-        match store.append_batch(posts).await {
+        let started = Instant::now();
+        let stored = store.append_batch(posts).await;
+        metrics.commit(count, started.elapsed());
+        match stored {
             Ok(outcomes) => {
                 tracing::debug!(count, "batch committed");
                 let mut fresh = Vec::with_capacity(outcomes.len());
                 for (outcome, reply) in outcomes.into_iter().zip(replies) {
                     let answer = match outcome {
                         Ok(appended) => {
-                            if !appended.duplicate {
+                            if appended.duplicate {
+                                metrics.posts_duplicate.inc();
+                            } else {
+                                metrics.posts_stored.inc();
                                 fresh.push(appended.message.clone());
                             }
                             Ok(appended)
@@ -112,6 +122,7 @@ async fn run(
             }
             Err(err) => {
                 tracing::error!(error = %err, count, "group commit failed; nothing stored");
+                metrics.commit_failures.inc();
                 for reply in replies {
                     let _ = reply.send(Err(Refusal::unavailable()));
                 }
@@ -137,8 +148,14 @@ mod tests {
                 .expect("open"),
         );
         let user = store.create_guest("ada").await.expect("guest");
-        let broker = Arc::new(EmbeddedBroker::new(Arc::new(Hub::new())));
-        let (committer, task) = Committer::start(store.clone(), broker, 16, 8);
+        let hub = Arc::new(Hub::new());
+        let broker: Arc<dyn Broker> = Arc::new(EmbeddedBroker::new(hub.clone()));
+        let metrics = Arc::new(Metrics::new(crate::metrics::StateCollector {
+            hub,
+            broker: broker.clone(),
+            watcher: None,
+        }));
+        let (committer, task) = Committer::start(store.clone(), broker, metrics.clone(), 16, 8);
         let mut receipts = Vec::new();
         for i in 0..50 {
             let post = NewPost {
@@ -155,6 +172,24 @@ mod tests {
             seqs.push(receipt.outcome().await.expect("stored").message.seq);
         }
         assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
+        assert_eq!(metrics.posts_stored.get(), 50);
+        assert_eq!(metrics.posts_duplicate.get(), 0);
+        let text = metrics.encode().expect("encode");
+        assert!(text.contains("tuitalk_posts_stored_total 50"), "{text}");
+        // Every batch is counted once in both histograms, and the batches hold all posts.
+        let batches = text
+            .lines()
+            .find_map(|l| l.strip_prefix("tuitalk_commit_batch_size_count "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .expect("batch count");
+        assert!(
+            (7..=50).contains(&batches),
+            "{batches} batches of at most 8"
+        );
+        assert!(
+            text.contains("tuitalk_commit_batch_size_sum 50.0"),
+            "{text}"
+        );
         drop(committer);
         task.await.expect("committer ends when handles are gone");
     }

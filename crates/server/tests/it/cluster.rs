@@ -87,6 +87,23 @@ async fn chat_across_backends_exactly_once_in_order() {
             }
         }
     }
+    // Each backend published its three or two messages (plus presence events) to Redis
+    // and received the other's; nothing needed repairing.
+    use crate::metrics::{scrape, value};
+    for (app, own, other) in [(&a, 3.0, 2.0), (&b, 2.0, 3.0)] {
+        let text = scrape(app).await;
+        assert_eq!(value(&text, "tuitalk_broker_degraded"), 0.0);
+        assert!(
+            value(&text, "tuitalk_broker_published_total") >= own,
+            "{text}"
+        );
+        assert!(
+            value(&text, "tuitalk_broker_received_total") >= other,
+            "{text}"
+        );
+        assert_eq!(value(&text, "tuitalk_posts_stored_total"), own);
+        assert_eq!(value(&text, "tuitalk_deliveries_total"), 5.0);
+    }
     b.stop().await;
     a.stop().await;
 }

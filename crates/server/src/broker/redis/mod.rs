@@ -37,7 +37,7 @@ use tuitalk_protocol::Member;
 use self::dedup::RecentIds;
 use self::link::{Link, LinkSettings, NAMES_CHANNEL, TaggedPush, channel_room, room_channel};
 use self::presence::{LocalChange, Presence};
-use super::{Broker, BrokerError, BrokerEvent, BrokerState};
+use super::{Broker, BrokerError, BrokerEvent, BrokerState, BrokerStats};
 use crate::config::BrokerConfig;
 use crate::hub::{ConnId, Hub};
 use crate::watcher::RoomWatcher;
@@ -55,7 +55,7 @@ struct Outgoing {
     payload: String,
 }
 
-/// Counters of the broker (metrics will read them).
+/// Counters of the broker (read by [`Broker::stats`] for `/metrics`).
 #[derive(Debug, Default)]
 pub struct BrokerCounters {
     /// Events sent to Redis.
@@ -402,6 +402,19 @@ impl Broker for RedisBroker {
 
     fn state(&self) -> BrokerState {
         self.link.state()
+    }
+
+    fn stats(&self) -> BrokerStats {
+        let c = &self.counters;
+        BrokerStats {
+            published: c.published.load(Ordering::Relaxed),
+            publish_failures: c.publish_failures.load(Ordering::Relaxed),
+            received: c.received.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            resubscribes: self.resubscribes(),
+            dropped_pushes: self.dropped_pushes(),
+            presence_pruned: c.presence_pruned.load(Ordering::Relaxed),
+        }
     }
 
     async fn publish(&self, event: BrokerEvent) -> Result<(), BrokerError> {
