@@ -1,6 +1,6 @@
 //! HTTP endpoints other than the WebSocket: `/healthz` (the process is alive) and
 //! `/readyz` (the store and the broker answer; used by load balancer health checks).
-//! The REST API and `/metrics` will live here too.
+//! `/metrics` is served by [`crate::metrics`].
 
 use std::time::Duration;
 
