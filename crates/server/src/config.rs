@@ -222,9 +222,13 @@ section! {
         /// within about this time.
         degraded_watch_interval_ms: u64 = 150,
         /// The most missed messages the room watcher hands to local connections per room
-        /// and check (the newest ones; sessions fetch older missing ones from the store).
-        /// At most `limits.send_queue`.
+        /// and check (the newest ones; sessions fetch older missing ones from the store),
+        /// and the most messages it holds back per room while waiting for a missing
+        /// predecessor. At most `limits.send_queue`.
         watch_max_dispatch: u32 = 64,
+        /// How long (milliseconds) a message that arrived before its predecessor is held
+        /// back for it before the room watcher reads the missing messages from the store.
+        reorder_wait_ms: u64 = 20,
         /// Interval (milliseconds) at which each backend refreshes its presence entries
         /// in Redis and removes expired users of its rooms (announcing `user_left`).
         presence_refresh_ms: u64 = 5000,
@@ -309,6 +313,7 @@ impl BrokerConfig {
                 self.degraded_watch_interval_ms,
             ),
             ("broker.watch_max_dispatch", self.watch_max_dispatch.into()),
+            ("broker.reorder_wait_ms", self.reorder_wait_ms),
             ("broker.presence_refresh_ms", self.presence_refresh_ms),
             (
                 "broker.resubscribe_min_backoff_ms",

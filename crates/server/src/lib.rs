@@ -202,6 +202,7 @@ async fn start_broker(
         WatchIntervals {
             normal: Duration::from_millis(settings.watch_interval_ms),
             degraded: Duration::from_millis(settings.degraded_watch_interval_ms),
+            reorder_wait: Duration::from_millis(settings.reorder_wait_ms),
         },
         shutdown.clone(),
     )));

@@ -10,16 +10,23 @@
 //! ([`crate::session`]), so a message lost on the bus with no successor still arrives
 //! within one interval.
 //!
+//! Messages of a room reach this backend from several backends over the broker, so they
+//! may arrive out of order (seq 11 from one backend before seq 10 from another). The
+//! watcher puts them back in order once for the whole backend: a message that skips a
+//! sequence is held back (at most `broker.watch_max_dispatch` per room) until its
+//! predecessor arrives, and if it does not arrive within `broker.reorder_wait_ms` a check
+//! reads the missing ones from the store — one read per room, instead of one per session.
+//!
 //! The interval is `broker.watch_interval_ms` while the broker is connected and
 //! `broker.degraded_watch_interval_ms` while it is degraded: then the store is the only
 //! path between backends. The watcher knows nothing about the broker beyond its state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tuitalk_protocol::Seq;
 
@@ -31,8 +38,10 @@ use crate::store::{Store, StoreError};
 pub struct RoomWatcher {
     hub: Arc<Hub>,
     store: Arc<dyn Store>,
-    /// room → highest sequence handed to the hub (`None` until the baseline is known).
-    rooms: Mutex<HashMap<String, Option<Seq>>>,
+    /// The watched rooms.
+    rooms: Mutex<HashMap<String, Watched>>,
+    /// Woken when a message is held back waiting for its predecessor.
+    gap: Notify,
     /// Messages handed to the hub by [`RoomWatcher::check`] (missed by the broker).
     repairs: AtomicU64,
     /// The most messages handed over per room and check.
@@ -47,6 +56,42 @@ impl std::fmt::Debug for RoomWatcher {
     }
 }
 
+/// What the watcher keeps per room.
+#[derive(Debug, Default)]
+struct Watched {
+    /// The highest sequence handed to the hub, all before it handed over too (`None`
+    /// until the baseline is known).
+    seen: Option<Seq>,
+    /// Messages that arrived before their predecessor, by sequence.
+    held: BTreeMap<Seq, BrokerEvent>,
+}
+
+impl Watched {
+    /// Hands `event` (a message of sequence `seq`, the next one) and every held message
+    /// that now follows on to the hub.
+    fn hand_over(&mut self, hub: &Hub, seq: Seq, event: &BrokerEvent) {
+        self.seen = Some(seq);
+        hub.dispatch(event);
+        let mut next = seq + 1;
+        while let Some(held) = self.held.remove(&next) {
+            hub.dispatch(&held);
+            self.seen = Some(next);
+            next += 1;
+        }
+    }
+
+    /// Gives up waiting: hands every held message over in order (sessions repair what is
+    /// missing between them from the store).
+    fn release_held(&mut self, hub: &Hub) {
+        for (seq, held) in std::mem::take(&mut self.held) {
+            if self.seen.is_none_or(|seen| seq > seen) {
+                hub.dispatch(&held);
+                self.seen = Some(seq);
+            }
+        }
+    }
+}
+
 /// The intervals of [`RoomWatcher::run`].
 #[derive(Debug, Clone, Copy)]
 pub struct WatchIntervals {
@@ -54,6 +99,8 @@ pub struct WatchIntervals {
     pub normal: Duration,
     /// Between checks while the broker is degraded.
     pub degraded: Duration,
+    /// How long a message waits for a missing predecessor before the store is read.
+    pub reorder_wait: Duration,
 }
 
 impl RoomWatcher {
@@ -64,12 +111,13 @@ impl RoomWatcher {
             hub,
             store,
             rooms: Mutex::new(HashMap::new()),
+            gap: Notify::new(),
             repairs: AtomicU64::new(0),
             max_dispatch: max_dispatch.max(1),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Option<Seq>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Watched>> {
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -93,12 +141,13 @@ impl RoomWatcher {
             if rooms.contains_key(room) {
                 return;
             }
-            rooms.insert(room.to_owned(), None);
+            rooms.insert(room.to_owned(), Watched::default());
         }
         match self.store.head(room).await {
             Ok(head) => {
                 if let Some(entry) = self.lock().get_mut(room) {
-                    *entry = Some(entry.map_or(head, |seen| seen.max(head)));
+                    entry.seen = Some(entry.seen.map_or(head, |seen| seen.max(head)));
+                    entry.held.retain(|seq, _| *seq > head);
                 }
             }
             Err(err) => tracing::warn!(error = %err, room, "watcher: cannot read the head"),
@@ -110,22 +159,43 @@ impl RoomWatcher {
         self.lock().remove(room);
     }
 
-    /// Hands an event to the hub. A message at or below the room's highest handed-over
-    /// sequence is dropped (returns `false`); everything else is dispatched (`true`).
+    /// Hands an event to the hub, in sequence order per room. A message at or below the
+    /// room's highest handed-over sequence is dropped (returns `false`); one that skips a
+    /// sequence is held back until its predecessor arrives or a check reads it from the
+    /// store (returns `true`, as does every event handed over).
     pub fn deliver(&self, event: &BrokerEvent) -> bool {
-        let mut rooms = self.lock();
-        if let BrokerEvent::Message(message) = event
-            && let Some(entry) = rooms.get_mut(&message.room)
-        {
-            if entry.is_some_and(|seen| message.seq <= seen) {
-                return false;
-            }
-            *entry = Some(message.seq);
-        }
         // Dispatching under the lock keeps the hub's order equal to the check's order.
-        self.hub.dispatch(event);
-        drop(rooms);
-        true
+        let mut rooms = self.lock();
+        let BrokerEvent::Message(message) = event else {
+            self.hub.dispatch(event);
+            return true;
+        };
+        let Some(entry) = rooms.get_mut(&message.room) else {
+            self.hub.dispatch(event);
+            return true;
+        };
+        match entry.seen {
+            Some(seen) if message.seq <= seen => false,
+            Some(seen) if message.seq > seen + 1 => {
+                if entry.held.contains_key(&message.seq) {
+                    return false;
+                }
+                if entry.held.len() >= self.max_dispatch as usize {
+                    // Too far behind to wait: hand everything over in order; sessions
+                    // repair the gaps from the store.
+                    entry.release_held(&self.hub);
+                    entry.hand_over(&self.hub, message.seq, event);
+                } else {
+                    entry.held.insert(message.seq, event.clone());
+                    self.gap.notify_one();
+                }
+                true
+            }
+            _ => {
+                entry.hand_over(&self.hub, message.seq, event);
+                true
+            }
+        }
     }
 
     /// One check: reads the heads of all watched rooms in one query and hands the
@@ -138,22 +208,29 @@ impl RoomWatcher {
         let heads = self.store.heads(&rooms).await?;
         let mut repaired = 0;
         for (room, head) in heads {
-            let seen = {
+            let (seen, from) = {
                 let mut rooms = self.lock();
-                match rooms.get_mut(&room) {
-                    None => continue,
-                    Some(entry @ None) => {
-                        // No baseline yet (the store failed at `watch`): start here.
-                        *entry = Some(head);
-                        continue;
-                    }
-                    Some(Some(seen)) => *seen,
+                let Some(entry) = rooms.get_mut(&room) else {
+                    continue;
+                };
+                let Some(seen) = entry.seen else {
+                    // No baseline yet (the store failed at `watch`): start here.
+                    entry.seen = Some(head);
+                    entry.held.clear();
+                    continue;
+                };
+                let from = seen.max(head.saturating_sub(Seq::from(self.max_dispatch)));
+                if from > seen {
+                    // Too far behind: only the newest are handed over; what lies below
+                    // them sessions repair from the store.
+                    entry.held.retain(|seq, _| *seq > from);
+                    entry.seen = Some(from);
                 }
+                (seen, from)
             };
             if head <= seen {
                 continue;
             }
-            let from = seen.max(head.saturating_sub(Seq::from(self.max_dispatch)));
             let messages = self
                 .store
                 .messages_after(&room, from, head, self.max_dispatch)
@@ -162,6 +239,10 @@ impl RoomWatcher {
                 if self.deliver(&BrokerEvent::Message(message)) {
                     repaired += 1;
                 }
+            }
+            // Whatever is still held waits for nothing the store has: hand it over.
+            if let Some(entry) = self.lock().get_mut(&room) {
+                entry.release_held(&self.hub);
             }
         }
         if repaired > 0 {
@@ -188,6 +269,14 @@ impl RoomWatcher {
             };
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                () = self.gap.notified() => {
+                    // A message waits for its predecessor: give the broker a moment to
+                    // bring it, then read what is still missing from the store.
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(intervals.reorder_wait) => {}
+                    }
+                }
                 changed = state.changed(), if broker_alive => {
                     // When the broker is gone, keep the last interval.
                     broker_alive = changed.is_ok();
@@ -291,5 +380,54 @@ mod tests {
 
         watcher.unwatch("r");
         assert_eq!(watcher.room_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn puts_messages_back_in_order_and_reads_a_missing_one_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("t.db"))
+                .await
+                .expect("open"),
+        );
+        let user = store.create_guest("ada").await.expect("guest");
+        let post = |i: u32| NewPost {
+            room: "r".into(),
+            post_id: format!("p{i}"),
+            author_id: user.user_id.clone(),
+            text: format!("t{i}"),
+            ts: 1,
+        };
+        let hub = Arc::new(Hub::new());
+        let (tx, mut rx) = mpsc::channel(64);
+        hub.register(1, "u", tx, CancellationToken::new());
+        hub.join(1, "r");
+        let watcher = RoomWatcher::new(hub, store.clone(), 8);
+        watcher.watch("r").await;
+
+        // 2 and 3 arrive before 1: held, then handed over in order when 1 comes.
+        assert!(watcher.deliver(&message("r", 2)));
+        assert!(watcher.deliver(&message("r", 3)));
+        assert!(!watcher.deliver(&message("r", 3)));
+        assert_eq!(seqs(&mut rx), Vec::<Seq>::new());
+        assert!(watcher.deliver(&message("r", 1)));
+        assert_eq!(seqs(&mut rx), vec![1, 2, 3]);
+
+        // 5 arrives, 4 never does on the bus: a check reads 4 from the store and hands
+        // over 4 then the held 5.
+        store
+            .append_batch((1..=5).map(post).collect())
+            .await
+            .expect("append");
+        assert!(watcher.deliver(&message("r", 5)));
+        assert_eq!(seqs(&mut rx), Vec::<Seq>::new());
+        assert_eq!(watcher.check().await.expect("check"), 1);
+        assert_eq!(seqs(&mut rx), vec![4, 5]);
+
+        // More held than the bound: everything goes out in order, gaps left to sessions.
+        for seq in 7..=15 {
+            watcher.deliver(&message("r", seq));
+        }
+        assert_eq!(seqs(&mut rx), (7..=15).collect::<Vec<_>>());
     }
 }
