@@ -177,7 +177,7 @@ section! {
         /// Outbound frames queued per connection (at least `store.max_batch`, since one
         /// stored batch may go to one room at once). A reader that lets it overflow is
         /// closed with 4000 (slow consumer) and resumes after reconnecting.
-        send_queue: usize = 256,
+        send_queue: usize = 1024,
         /// Most WebSocket connections at once; more are closed with 1013 right after the
         /// upgrade.
         max_connections: usize = 10_000,
@@ -228,7 +228,7 @@ section! {
         watch_max_dispatch: u32 = 64,
         /// How long (milliseconds) a message that arrived before its predecessor is held
         /// back for it before the room watcher reads the missing messages from the store.
-        reorder_wait_ms: u64 = 20,
+        reorder_wait_ms: u64 = 50,
         /// Interval (milliseconds) at which each backend refreshes its presence entries
         /// in Redis and removes expired users of its rooms (announcing `user_left`).
         presence_refresh_ms: u64 = 5000,
@@ -708,8 +708,11 @@ mod tests {
             "{err}"
         );
 
-        let err = Config::load_from(None, env(&[("TUITALK__BROKER__WATCH_MAX_DISPATCH", "999")]))
-            .expect_err("above send_queue");
+        let err = Config::load_from(
+            None,
+            env(&[("TUITALK__BROKER__WATCH_MAX_DISPATCH", "9999")]),
+        )
+        .expect_err("above send_queue");
         assert!(
             err.to_string().contains("broker.watch_max_dispatch"),
             "{err}"
