@@ -17,6 +17,8 @@
 //! - [`watcher`]: the room watcher, which delivers from the store what the broker missed.
 //! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
 //! - [`api`]: `/healthz`, `/readyz`; [`web`]: `/`.
+//! - [`rest`]: the REST API under `/api/`; [`ops`]: the operations it shares with
+//!   [`connection`] (token, guest, post checks, rate refusal, history page).
 //! - [`shutdown`]: signals → cancellation; [`error`]: boundary error types.
 
 pub mod api;
@@ -26,6 +28,8 @@ pub mod connection;
 pub mod error;
 pub mod hub;
 pub mod identity;
+pub mod ops;
+pub mod rest;
 pub mod session;
 pub mod shutdown;
 pub mod store;
@@ -133,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(connection::upgrade))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
+        .nest("/api", rest::router(state.clone()))
         .with_state(state)
 }
 
