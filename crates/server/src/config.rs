@@ -198,6 +198,10 @@ section! {
         /// Bytes of queued outgoing frames a WebSocket gathers before writing them to the
         /// socket; whatever is gathered is written once the send queue runs empty.
         ws_write_buffer_bytes: usize = 8192,
+        /// Most users the REST API's post rate limiter (`posts_per_second` per user) tracks
+        /// at once; users idle for a second are forgotten first. When this many posted
+        /// within the last second, further REST posts get `rate_limited` (HTTP 429).
+        rest_max_posters: usize = 10_000,
     }
 }
 
@@ -455,6 +459,7 @@ impl Config {
             l.max_errors_per_minute.into(),
         )?;
         positive("limits.ws_read_buffer_bytes", l.ws_read_buffer_bytes as u64)?;
+        positive("limits.rest_max_posters", l.rest_max_posters as u64)?;
         positive(
             "server.shutdown_timeout_ms",
             self.server.shutdown_timeout_ms,

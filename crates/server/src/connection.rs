@@ -23,7 +23,6 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::Response;
 use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +36,7 @@ use crate::AppState;
 use crate::broker::BrokerEvent;
 use crate::error::Refusal;
 use crate::hub::{ConnId, Delivery};
+use crate::ops;
 use crate::session::{Decision, Session, decide};
 use crate::store::commit::PostResult;
 use crate::store::{NewPost, now_ms};
@@ -584,37 +584,19 @@ impl Connection {
                 .await;
         }
         let user = match token {
-            Some(token) => {
-                let found = match self.state.tokens.verify(&token) {
-                    Ok(user_id) => self.state.store.user(&user_id).await,
-                    Err(_) => Ok(None),
-                };
-                match found {
-                    Ok(Some(user)) => user,
-                    Ok(None) => {
-                        let refusal =
-                            Refusal::new(ErrorCode::InvalidToken, "the token is not valid here");
-                        let _ = self.refuse(context, refusal).await;
-                        self.state.metrics.hello_failures.inc();
-                        return self.close(CloseCode::HELLO_FAILED, "invalid_token").await;
-                    }
-                    Err(err) => return self.refuse(context, err.into()).await,
+            Some(token) => match ops::user_of_token(&self.state, &token).await {
+                Ok(user) => user,
+                Err(refusal) if refusal.code == ErrorCode::InvalidToken => {
+                    let _ = self.refuse(context, refusal).await;
+                    self.state.metrics.hello_failures.inc();
+                    return self.close(CloseCode::HELLO_FAILED, "invalid_token").await;
                 }
-            }
-            None => {
-                let max = self.state.config.limits.max_name_chars as usize;
-                let display = match wanted {
-                    Some(wanted) => match name::validate_display_name(&wanted, max) {
-                        Ok(()) => wanted,
-                        Err(code) => return self.refuse(context, code.into()).await,
-                    },
-                    None => format!("guest-{}", &uuid::Uuid::new_v4().simple().to_string()[..4]),
-                };
-                match self.state.store.create_guest(&display).await {
-                    Ok(user) => user,
-                    Err(err) => return self.refuse(context, err.into()).await,
-                }
-            }
+                Err(refusal) => return self.refuse(context, refusal).await,
+            },
+            None => match ops::create_guest(&self.state, wanted).await {
+                Ok(user) => user,
+                Err(refusal) => return self.refuse(context, refusal).await,
+            },
         };
         let rooms = match self.state.store.rooms_of(&user.user_id).await {
             Ok(rooms) => rooms,
@@ -821,17 +803,12 @@ impl Connection {
         id: String,
         text: String,
     ) -> Result<Result<(), Stop>, Refusal> {
-        name::validate_room(&room)?;
-        name::validate_post_id(&id)?;
-        name::validate_text(&text, self.state.config.limits.max_text_chars as usize)?;
+        ops::validate_post(&self.state, &room, &id, &text)?;
         let session = self.joined_session(&room)?;
         let author_id = session.user.user_id.clone();
-        if let Err(not_until) = self.limiter.check() {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let mut refusal = Refusal::new(ErrorCode::RateLimited, "too many posts; slow down");
-            refusal.retry_after_ms = Some((wait.as_millis() as u64).max(1));
-            return Err(refusal);
-        }
+        self.limiter
+            .check()
+            .map_err(|not_until| ops::rate_limited(&not_until))?;
         let post = NewPost {
             room: room.clone(),
             post_id: id.clone(),
@@ -914,11 +891,7 @@ impl Connection {
         limit: u32,
     ) -> Result<Result<(), Stop>, Refusal> {
         self.joined_session(&room)?;
-        if limit == 0 {
-            return Err(ErrorCode::InvalidLimit.into());
-        }
-        let limit = limit.min(self.state.config.limits.history_page_max);
-        let (messages, has_more) = self.state.store.history(&room, before, limit).await?;
+        let (messages, has_more) = ops::history_page(&self.state, &room, before, limit).await?;
         Ok(self
             .send(&ServerEvent::History {
                 room,

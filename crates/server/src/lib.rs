@@ -17,6 +17,8 @@
 //! - [`watcher`]: the room watcher, which delivers from the store what the broker missed.
 //! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
 //! - [`api`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: `/`.
+//! - [`rest`]: the REST API under `/api/`; [`ops`]: the operations it shares with
+//!   [`connection`] (token, guest, post checks, rate refusal, history page).
 //! - [`shutdown`]: signals → cancellation; [`error`]: boundary error types.
 
 pub mod api;
@@ -27,6 +29,8 @@ pub mod error;
 pub mod hub;
 pub mod identity;
 pub mod metrics;
+pub mod ops;
+pub mod rest;
 pub mod session;
 pub mod shutdown;
 pub mod store;
@@ -145,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(metrics::handler))
+        .nest("/api", rest::router(state.clone()))
         .with_state(state)
 }
 

@@ -19,5 +19,6 @@ mod pg;
 mod pg_outage;
 mod pg_server;
 mod pg_store;
+mod rest;
 mod resume;
 mod shutdown;
