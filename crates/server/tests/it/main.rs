@@ -14,6 +14,7 @@ mod idempotency;
 #[allow(dead_code, reason = "database_url is for the PostgreSQL tests")]
 mod lab;
 mod limits;
+mod nginx;
 mod pg;
 mod pg_outage;
 mod pg_server;
