@@ -15,6 +15,7 @@ mod idempotency;
 mod lab;
 mod limits;
 mod metrics;
+mod nginx;
 mod pg;
 mod pg_outage;
 mod pg_server;
