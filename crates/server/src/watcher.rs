@@ -334,30 +334,54 @@ mod tests {
         out
     }
 
+    /// A store with one guest, and a hub with one connection in room `r`.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Arc<dyn Store>,
+        author: String,
+        hub: Arc<Hub>,
+        rx: mpsc::Receiver<Arc<Delivery>>,
+    }
+
+    impl Fixture {
+        async fn new() -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store: Arc<dyn Store> = Arc::new(
+                SqliteStore::open(&dir.path().join("t.db"))
+                    .await
+                    .expect("open"),
+            );
+            let author = store.create_guest("ada").await.expect("guest").user_id;
+            let hub = Arc::new(Hub::new());
+            let (tx, rx) = mpsc::channel(64);
+            hub.register(1, "u", tx, CancellationToken::new());
+            hub.join(1, "r");
+            Self {
+                _dir: dir,
+                store,
+                author,
+                hub,
+                rx,
+            }
+        }
+
+        fn post(&self, i: u64) -> NewPost {
+            NewPost {
+                room: "r".into(),
+                post_id: format!("p{i}"),
+                author_id: self.author.clone(),
+                text: format!("t{i}"),
+                ts: 1,
+            }
+        }
+    }
+
     #[tokio::test]
     async fn drops_duplicates_and_repairs_from_the_store() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("t.db"))
-                .await
-                .expect("open"),
-        );
-        let user = store.create_guest("ada").await.expect("guest");
-        store.join(&user.user_id, "r").await.expect("join");
-        let post = |i: u32| NewPost {
-            room: "r".into(),
-            post_id: format!("p{i}"),
-            author_id: user.user_id.clone(),
-            text: format!("t{i}"),
-            ts: 1,
-        };
-        store.append_batch(vec![post(1)]).await.expect("append");
-
-        let hub = Arc::new(Hub::new());
-        let (tx, mut rx) = mpsc::channel(64);
-        hub.register(1, "u", tx, CancellationToken::new());
-        hub.join(1, "r");
-        let watcher = RoomWatcher::new(hub, store.clone(), 2);
+        let mut f = Fixture::new().await;
+        let store = f.store.clone();
+        store.append_batch(vec![f.post(1)]).await.expect("append");
+        let watcher = RoomWatcher::new(f.hub.clone(), store.clone(), 2);
         watcher.watch("r").await;
         // The baseline is the head at watch time: nothing to repair yet.
         assert_eq!(watcher.check().await.expect("check"), 0);
@@ -365,16 +389,16 @@ mod tests {
         assert!(watcher.deliver(&message("r", 2)));
         assert!(!watcher.deliver(&message("r", 2)));
         assert!(!watcher.deliver(&message("r", 1)));
-        assert_eq!(seqs(&mut rx), vec![2]);
+        assert_eq!(seqs(&mut f.rx), vec![2]);
 
         // Three messages stored that the broker never carried: the newest two (the
         // dispatch bound) are handed over; sessions repair seq 3 themselves.
         store
-            .append_batch(vec![post(2), post(3), post(4), post(5)])
+            .append_batch((2..=5).map(|i| f.post(i)).collect())
             .await
             .expect("append");
         assert_eq!(watcher.check().await.expect("check"), 2);
-        assert_eq!(seqs(&mut rx), vec![4, 5]);
+        assert_eq!(seqs(&mut f.rx), vec![4, 5]);
         assert_eq!(watcher.repairs(), 2);
         assert_eq!(watcher.check().await.expect("check"), 0);
 
@@ -384,50 +408,33 @@ mod tests {
 
     #[tokio::test]
     async fn puts_messages_back_in_order_and_reads_a_missing_one_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("t.db"))
-                .await
-                .expect("open"),
-        );
-        let user = store.create_guest("ada").await.expect("guest");
-        let post = |i: u32| NewPost {
-            room: "r".into(),
-            post_id: format!("p{i}"),
-            author_id: user.user_id.clone(),
-            text: format!("t{i}"),
-            ts: 1,
-        };
-        let hub = Arc::new(Hub::new());
-        let (tx, mut rx) = mpsc::channel(64);
-        hub.register(1, "u", tx, CancellationToken::new());
-        hub.join(1, "r");
-        let watcher = RoomWatcher::new(hub, store.clone(), 8);
+        let mut f = Fixture::new().await;
+        let store = f.store.clone();
+        let watcher = RoomWatcher::new(f.hub.clone(), store.clone(), 8);
         watcher.watch("r").await;
+        let posts: Vec<NewPost> = (1..=5).map(|i| f.post(i)).collect();
+        let rx = &mut f.rx;
 
         // 2 and 3 arrive before 1: held, then handed over in order when 1 comes.
         assert!(watcher.deliver(&message("r", 2)));
         assert!(watcher.deliver(&message("r", 3)));
         assert!(!watcher.deliver(&message("r", 3)));
-        assert_eq!(seqs(&mut rx), Vec::<Seq>::new());
+        assert_eq!(seqs(rx), Vec::<Seq>::new());
         assert!(watcher.deliver(&message("r", 1)));
-        assert_eq!(seqs(&mut rx), vec![1, 2, 3]);
+        assert_eq!(seqs(rx), vec![1, 2, 3]);
 
         // 5 arrives, 4 never does on the bus: a check reads 4 from the store and hands
         // over 4 then the held 5.
-        store
-            .append_batch((1..=5).map(post).collect())
-            .await
-            .expect("append");
+        store.append_batch(posts).await.expect("append");
         assert!(watcher.deliver(&message("r", 5)));
-        assert_eq!(seqs(&mut rx), Vec::<Seq>::new());
+        assert_eq!(seqs(rx), Vec::<Seq>::new());
         assert_eq!(watcher.check().await.expect("check"), 1);
-        assert_eq!(seqs(&mut rx), vec![4, 5]);
+        assert_eq!(seqs(rx), vec![4, 5]);
 
         // More held than the bound: everything goes out in order, gaps left to sessions.
         for seq in 7..=15 {
             watcher.deliver(&message("r", seq));
         }
-        assert_eq!(seqs(&mut rx), (7..=15).collect::<Vec<_>>());
+        assert_eq!(seqs(rx), (7..=15).collect::<Vec<_>>());
     }
 }
