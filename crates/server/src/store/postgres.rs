@@ -21,15 +21,17 @@
 //! [`RETRIES`] times), and the retry finds that post, so it ends as a duplicate or an id
 //! conflict instead of failing the other posts of the batch.
 //!
-//! The pool (`store.pool_size`, `store.acquire_timeout_ms`) tests a connection before
-//! handing it out and reconnects when needed, so it recovers by itself after a PostgreSQL
-//! restart; while PostgreSQL is down, an operation fails once the acquire timeout passes.
+//! The pool (`store.pool_size`, `store.acquire_timeout_ms`) pings a connection that sat
+//! idle for a second before handing it out, closes one whose statement failed, and
+//! reconnects when needed, so it recovers by itself after a PostgreSQL restart; while
+//! PostgreSQL is down, an operation fails once the acquire timeout passes.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tuitalk_protocol::{ChatMessage, Seq};
 
@@ -38,6 +40,9 @@ use super::{Appended, NewPost, Store, StoreError, User};
 /// How often a batch is retried after a unique violation (a post id stored concurrently by
 /// another backend) or a deadlock report; each retry is a new transaction.
 pub const RETRIES: u32 = 2;
+
+/// A pooled connection idle for this long is pinged before it is used again.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// The PostgreSQL implementation of [`Store`]. Cloning shares the pool.
 #[derive(Clone)]
@@ -192,12 +197,28 @@ impl PgStore {
         pool_size: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("tuitalk-server");
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("tuitalk-server")
+            // The statements are prepared once per connection and their plans do not
+            // depend on the values: planning each execution anew cost about a fifth of
+            // PostgreSQL's CPU under load (docs/benchmarks.md).
+            .options([("plan_cache_mode", "force_generic_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
             .acquire_timeout(acquire_timeout)
-            // Ping before use: idle connections broken by a PostgreSQL restart are replaced.
-            .test_before_acquire(true)
+            // Ping a connection that sat idle before using it, so connections broken by a
+            // PostgreSQL restart are replaced; busy ones are not pinged (a round trip per
+            // statement): a broken one fails its statement, is closed, and the batch is
+            // answered `unavailable` and sent again by its clients.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         sqlx::migrate!("../../sql/postgres").run(&pool).await?;
@@ -209,6 +230,7 @@ impl PgStore {
         &self,
         posts: &[NewPost],
     ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
         let authors: Vec<&str> = posts.iter().map(|p| p.author_id.as_str()).collect();
         let ids: Vec<&str> = posts.iter().map(|p| p.post_id.as_str()).collect();
         let rooms: Vec<&str> = posts.iter().map(|p| p.room.as_str()).collect();
@@ -216,7 +238,7 @@ impl PgStore {
             .bind(&authors)
             .bind(&ids)
             .bind(&rooms)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
         if found.len() != posts.len() {
             return Err(StoreError::Corrupt(format!(
@@ -298,7 +320,7 @@ impl PgStore {
                 sqlx::query(CREATE_ROOMS)
                     .bind(&missing)
                     .bind(super::now_ms())
-                    .execute(&self.pool)
+                    .execute(&mut *conn)
                     .await?;
             }
             let names: Vec<&str> = batch_rooms.iter().map(|(name, _, _)| *name).collect();
@@ -331,7 +353,7 @@ impl PgStore {
                 .bind(&author_names)
                 .bind(&texts)
                 .bind(&times)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *conn)
                 .await?;
             let inserted = raised.first().map_or(0, |row| row.2);
             if raised.len() != batch_rooms.len() || inserted != to_sql_len(fresh_rooms.len()) {
