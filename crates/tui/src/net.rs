@@ -11,9 +11,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tuitalk_protocol::{ClientCommand, ServerEvent, decode_event, encode_command};
 
 /// How long opening a connection may take before it counts as failed.
@@ -76,7 +76,7 @@ async fn run(
             Ok(Err(err)) => {
                 let event = NetEvent::Disconnected {
                     code: None,
-                    reason: err.to_string(),
+                    reason: plain_reason(&err),
                 };
                 if events.send(event).await.is_err() {
                     return;
@@ -133,7 +133,7 @@ async fn session(
                 }
                 Some(Ok(Message::Ping(_))) => {
                     if let Err(err) = ws.flush().await {
-                        return (None, err.to_string());
+                        return (None, plain_reason(&err));
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -145,14 +145,14 @@ async fn session(
                     };
                 }
                 Some(Ok(_)) => {}
-                Some(Err(err)) => return (None, err.to_string()),
-                None => return (None, "connection closed".to_owned()),
+                Some(Err(err)) => return (None, plain_reason(&err)),
+                None => return (None, "connection lost".to_owned()),
             },
             command = commands.recv() => match command {
                 Some(NetCommand::Send(command)) => {
                     let text = encode_command(&command);
                     if let Err(err) = ws.send(Message::text(text)).await {
-                        return (None, err.to_string());
+                        return (None, plain_reason(&err));
                     }
                 }
                 Some(NetCommand::Connect) => {}
@@ -166,5 +166,48 @@ async fn session(
                 }
             },
         }
+    }
+}
+
+/// A transport failure in the words the status line and notices show: what happened for
+/// the user ("connection lost", "server unreachable"), not the library's error text. Only
+/// errors the user can act on (a bad URL, TLS) keep their detail.
+fn plain_reason(err: &WsError) -> String {
+    match err {
+        WsError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "server unreachable".to_owned()
+        }
+        WsError::Http(response) if response.status().as_u16() == 503 => "server busy".to_owned(),
+        WsError::Http(response) => format!("server answered HTTP {}", response.status().as_u16()),
+        WsError::Url(_) | WsError::Tls(_) => err.to_string(),
+        _ => "connection lost".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    use tokio_tungstenite::tungstenite::http::Response;
+
+    #[test]
+    fn transport_errors_read_as_plain_words() {
+        let reset = WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        assert_eq!(plain_reason(&reset), "connection lost");
+        let refused = WsError::Io(std::io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(plain_reason(&refused), "server unreachable");
+        let busy = Response::builder()
+            .status(503)
+            .body(None)
+            .expect("response");
+        assert_eq!(plain_reason(&WsError::Http(Box::new(busy))), "server busy");
+        let bad = Response::builder()
+            .status(502)
+            .body(None)
+            .expect("response");
+        assert_eq!(
+            plain_reason(&WsError::Http(Box::new(bad))),
+            "server answered HTTP 502"
+        );
     }
 }
