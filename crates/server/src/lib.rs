@@ -16,7 +16,8 @@
 //!   presence.
 //! - [`watcher`]: the room watcher, which delivers from the store what the broker missed.
 //! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
-//! - [`api`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: `/`.
+//! - [`api`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: the web client at
+//!   `/` and `/assets/`.
 //! - [`rest`]: the REST API under `/api/`; [`ops`]: the operations it shares with
 //!   [`connection`] (token, guest, post checks, rate refusal, history page).
 //! - [`shutdown`]: signals → cancellation; [`error`]: boundary error types.
@@ -90,6 +91,8 @@ pub struct Shared {
     pub connections: AtomicUsize,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The web client's files, served at `/`.
+    pub web: web::WebAssets,
 }
 
 impl std::ops::Deref for AppState {
@@ -145,6 +148,7 @@ impl Drop for ConnectionSlot {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(web::index))
+        .route("/assets/{file}", get(web::asset))
         .route("/ws", get(connection::upgrade))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
@@ -224,6 +228,14 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     config.validate()?;
+    let web = web::WebAssets::load(config.web.assets_dir.as_deref())?;
+    match web.source() {
+        web::Source::Embedded => tracing::info!("web client: embedded"),
+        web::Source::Directory(dir) => tracing::info!(dir = %dir.display(), "web client"),
+        web::Source::NotBuilt => {
+            tracing::warn!("web client not built: / explains how (scripts/build-web.sh)");
+        }
+    }
     let store = open_store(&config).await?;
     let tokens = TokenSigner::from_config(&config).map_err(ServerError::Secret)?;
     let hub = Arc::new(Hub::new());
@@ -253,6 +265,7 @@ pub async fn run(
         tracker: tracker.clone(),
         connections: AtomicUsize::new(0),
         metrics,
+        web,
     }));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
