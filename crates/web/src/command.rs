@@ -34,7 +34,7 @@ pub const HELP: &[&str] = &[
     "/fetch [N]: load N older messages (default 50)",
     "/who: who is in the current room",
     "/reconnect: connect now instead of waiting",
-    "keys: Enter sends, Alt+Up/Alt+Down switch rooms, Page Up/Page Down scroll the messages",
+    "keys: Enter sends, Shift+Enter starts a new line, Alt+Up/Alt+Down switch rooms, Page Up/Page Down scroll the messages",
     "text not starting with / is posted (start with // for a literal /)",
 ];
 

@@ -3,7 +3,7 @@
 //! HTML.
 
 use wasm_bindgen::JsCast;
-use web_sys::{Document, Element, HtmlElement, HtmlInputElement, Window};
+use web_sys::{Document, Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement, Window};
 
 /// Handles to the page's elements.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub struct Ui {
     pub older: HtmlElement,
     pub log: Element,
     pub composer: Element,
-    pub composer_input: HtmlInputElement,
+    pub composer_input: HtmlTextAreaElement,
     pub people_title: Element,
     pub member_list: Element,
 }

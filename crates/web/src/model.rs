@@ -108,6 +108,9 @@ impl Model {
 
     /// A server event arrived.
     pub fn frame(&mut self, now_ms: u64, event: ServerEvent) -> Vec<Effect> {
+        if let ServerEvent::Joined { room, head } = &event {
+            self.anchor_lines_on_join(room, *head);
+        }
         if let ServerEvent::History { room, .. } = &event
             && self.fetch.as_ref().is_some_and(|fetch| &fetch.room == room)
         {
@@ -314,6 +317,26 @@ impl Model {
         }
     }
 
+    /// Places a room's system lines in its history when it is joined: lines written
+    /// before the first join (sequence unknown then) belong below the room's head, not
+    /// above its whole history; after the server's history was reset (head below what
+    /// we saw), lines from the old history move to the top.
+    fn anchor_lines_on_join(&mut self, room: &str, head: Seq) {
+        let Some(since) = self.client.room(room).map(|found| found.since()) else {
+            return;
+        };
+        let Some(lines) = self.system.get_mut(&Some(room.to_owned())) else {
+            return;
+        };
+        for line in lines.iter_mut() {
+            match since {
+                None if line.after_seq == 0 => line.after_seq = head,
+                Some(since) if head < since && line.after_seq > head => line.after_seq = 0,
+                _ => {}
+            }
+        }
+    }
+
     /// Forgets the lines of rooms the client left (a room joined again starts afresh).
     fn drop_lines_of_gone_rooms(&mut self) {
         let client = &self.client;
@@ -417,6 +440,36 @@ mod tests {
             },
         );
         assert!(!model.is_fetching());
+    }
+
+    #[test]
+    fn lines_before_the_first_join_go_below_the_head() {
+        let mut model = Model::new(Some("ada".into()), 7);
+        model.start(0, "lobby");
+        model.connected(1);
+        model.frame(2, welcome());
+        assert_eq!(model.system_lines(Some("lobby"))[0].after_seq, 0);
+        model.frame(
+            3,
+            ServerEvent::Joined {
+                room: "lobby".into(),
+                head: 120,
+            },
+        );
+        assert_eq!(model.system_lines(Some("lobby"))[0].after_seq, 120);
+        // A server whose history was reset: the old lines move to the top.
+        model.disconnected(4, 1006, "");
+        model.reconnect_now(5);
+        model.connected(6);
+        model.frame(7, welcome());
+        model.frame(
+            8,
+            ServerEvent::Joined {
+                room: "lobby".into(),
+                head: 3,
+            },
+        );
+        assert_eq!(model.system_lines(Some("lobby"))[0].after_seq, 0);
     }
 
     #[test]

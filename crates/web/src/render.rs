@@ -157,12 +157,42 @@ impl Renderer {
         self.members = Some(view.members.clone());
     }
 
+    /// The first entry visible in the scrolled list and its distance from the top of the
+    /// view (the list is the offset parent of its entries).
+    fn anchor(&self, wrap: &HtmlElement) -> Option<(String, i32)> {
+        let top = wrap.scroll_top();
+        let bottom_of = |index: usize| {
+            self.timeline[index]
+                .2
+                .dyn_ref::<HtmlElement>()
+                .map_or(0, |node| node.offset_top() + node.offset_height())
+        };
+        // Entries are in document order, so their bottoms increase: binary search.
+        let (mut low, mut high) = (0, self.timeline.len());
+        while low < high {
+            let middle = (low + high) / 2;
+            if bottom_of(middle) <= top {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        // Prefer a message: system lines near the top may sit above the messages that
+        // a history page brings in.
+        let (key, _, node) = self.timeline[low..]
+            .iter()
+            .take(20)
+            .find(|(_, item, _)| matches!(item, Item::Message { .. }))
+            .or_else(|| self.timeline.get(low))?;
+        let node = node.dyn_ref::<HtmlElement>()?;
+        Some((key.clone(), node.offset_top() - top))
+    }
+
     fn timeline(&mut self, ui: &Ui, items: &[Item], room_changed: bool) {
         let wrap = &ui.log_wrap;
         let at_bottom =
             wrap.scroll_height() - wrap.scroll_top() - wrap.client_height() <= BOTTOM_SLACK_PX;
-        let (old_height, old_top) = (wrap.scroll_height(), wrap.scroll_top());
-        let old_first = self.timeline.first().map(|(key, ..)| key.clone());
+        let anchor = self.anchor(wrap);
 
         // The nodes in the list are exactly those of `self.timeline`, in its order.
         let old = std::mem::take(&mut self.timeline);
@@ -208,12 +238,15 @@ impl Renderer {
         }
         self.timeline = next;
 
-        let new_first = self.timeline.first().map(|(key, ..)| key.clone());
         if room_changed || at_bottom {
             wrap.set_scroll_top(wrap.scroll_height());
-        } else if old_first.is_some() && new_first != old_first {
-            // Older messages came in above: keep the reader's place.
-            wrap.set_scroll_top(old_top + (wrap.scroll_height() - old_height));
+        } else if let Some((key, offset)) = anchor
+            && let Some((.., node)) = self.timeline.iter().find(|(k, ..)| *k == key)
+            && let Some(node) = node.dyn_ref::<HtmlElement>()
+        {
+            // Keep the entry that was at the top of the view where it was (older
+            // messages came in above it, or entries above it went away).
+            wrap.set_scroll_top(node.offset_top() - offset);
         }
     }
 }

@@ -105,7 +105,13 @@ fn wire(ui: &Ui) {
         let Some(key) = event.dyn_ref::<KeyboardEvent>() else {
             return;
         };
+        let plain = !(key.shift_key() || key.alt_key() || key.ctrl_key() || key.meta_key());
         let handled = match (key.key().as_str(), key.alt_key()) {
+            // Enter sends (not while an input method composes); Shift+Enter is a new line.
+            ("Enter", _) if plain && !key.is_composing() => {
+                with_app(App::submit_composer);
+                true
+            }
             ("ArrowUp", true) => {
                 with_app(|app| app.switch_by(-1));
                 true
