@@ -11,8 +11,15 @@ log() { printf '\n== %s\n' "$*"; }
 
 log "installing system packages"
 export DEBIAN_FRONTEND=noninteractive
-packages=(tmux sqlite3 ca-certificates postgresql redis-server redis-tools nginx-light)
+# chromium and the fonts: the web client's browser tests (emoji included in screenshots).
+packages=(tmux sqlite3 ca-certificates postgresql redis-server redis-tools nginx-light
+  chromium fonts-dejavu-core fonts-noto-color-emoji)
 missing=()
+# Node.js and npm run the browser tests' driver (Playwright). This machine kind ships
+# Node.js 20; Debian's own nodejs (18) is only a fallback when there is none at all.
+if ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
@@ -28,7 +35,10 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-log "building the workspace (binaries are used by the end-to-end tests)"
+log "building the web client (crates/web -> crates/web/dist; installs the wasm tooling once)"
+./scripts/build-web.sh
+
+log "building the workspace (binaries are used by the end-to-end tests; the server embeds the web client)"
 cargo build --workspace --locked
 
 # Debian starts the packaged PostgreSQL, Redis and nginx on install; the lab runs its own
@@ -50,6 +60,9 @@ export TUITALK_TEST_REQUIRE_LAB=1
 
 log "running every test"
 cargo test --workspace --locked --no-fail-fast
+
+log "browser tests of the web client (headless Chromium)"
+./scripts/test-web.sh
 
 log "end-to-end checks on the whole lab through nginx (lab/check)"
 lab/check

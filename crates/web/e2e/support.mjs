@@ -13,9 +13,9 @@ import { chromium } from 'playwright-core';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const TARGET_DIR = resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target');
 /** Where the tuitalk-server and tuitalk binaries are (cargo build --workspace). */
-export const BIN_DIR = process.env.TUITALK_E2E_BIN_DIR || join(TARGET_DIR, 'debug');
+export const BIN_DIR = resolve(ROOT, process.env.TUITALK_E2E_BIN_DIR || join(TARGET_DIR, 'debug'));
 /** Screenshots, server logs and the TUI's screen: documented in docs/web.md. */
-export const ARTIFACTS = process.env.TUITALK_E2E_ARTIFACTS || join(TARGET_DIR, 'web-e2e');
+export const ARTIFACTS = resolve(ROOT, process.env.TUITALK_E2E_ARTIFACTS || join(TARGET_DIR, 'web-e2e'));
 export const DIST = join(ROOT, 'crates/web/dist');
 export const CHROMIUM = process.env.TUITALK_E2E_CHROMIUM || '/usr/bin/chromium';
 

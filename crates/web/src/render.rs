@@ -263,7 +263,7 @@ fn room_header(ui: &Ui, room: Option<&str>) {
             attr(
                 &ui.composer_input,
                 "placeholder",
-                Some(&format!("Message #{room} (Enter sends, /help)")),
+                Some(&format!("Message #{room}")),
             );
             ui.leave.set_hidden(false);
             attr(&ui.leave, "aria-label", Some(&format!("Leave #{room}")));
