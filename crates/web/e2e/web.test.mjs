@@ -61,6 +61,29 @@ test('the server serves the built client with the right content types', async ()
   }
 });
 
+test('the page talks to its own server, or to the one ?server= names', async () => {
+  const pageServer = await Server.start();
+  const other = await Server.start();
+  try {
+    const page = await newPage(browser);
+    await page.goto(`${pageServer.base}/?server=ws://127.0.0.1:${other.port}/ws`);
+    await page.locator('#login-name').fill('roamer');
+    await page.locator('#login-name').press('Enter');
+    await page.locator('#me-name').filter({ hasText: 'roamer' }).waitFor();
+    await send(page, 'stored on the other server');
+    await waitForText(page, 'stored on the other server');
+    const token = await other.session('checker');
+    const stored = await other.history(token, 'lobby');
+    assert.deepEqual(stored.map((m) => [m.author, m.text]), [['roamer', 'stored on the other server']]);
+    const own = await pageServer.history(await pageServer.session('checker'), 'lobby');
+    assert.deepEqual(own, [], 'nothing went to the server of the page');
+    await closeAll(page);
+  } finally {
+    await pageServer.stop();
+    await other.stop();
+  }
+});
+
 test('two browser pages join a room and chat', async () => {
   const server = await Server.start();
   try {

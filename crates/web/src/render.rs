@@ -23,7 +23,7 @@ pub struct Renderer {
     me: Option<Option<Person>>,
     rooms: Option<Vec<RoomEntry>>,
     room: Option<Option<String>>,
-    members: Option<Vec<Person>>,
+    members: Option<(Option<String>, Vec<Person>)>,
     older: Option<Older>,
     title: String,
     timeline: Vec<(String, Item, Element)>,
@@ -133,7 +133,11 @@ impl Renderer {
     }
 
     fn members(&mut self, ui: &Ui, view: &View) {
-        if self.members.as_deref() == Some(view.members.as_slice()) && !self.title.is_empty() {
+        if self
+            .members
+            .as_ref()
+            .is_some_and(|(room, members)| *room == view.room && *members == view.members)
+        {
             return;
         }
         let heading = match &view.room {
@@ -154,7 +158,7 @@ impl Renderer {
             }
             let _ = ui.member_list.append_child(&item);
         }
-        self.members = Some(view.members.clone());
+        self.members = Some((view.room.clone(), view.members.clone()));
     }
 
     /// The first entry visible in the scrolled list and its distance from the top of the
