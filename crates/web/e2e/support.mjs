@@ -224,11 +224,23 @@ export async function send(page, text) {
 export function shownMessages(page) {
   return page.$$eval('#log li.msg:not(.pending)', (items) => items.map((item) => ({
     seq: Number(item.dataset.seq),
+    authorId: item.dataset.authorId,
     author: item.querySelector('.author').textContent,
     text: item.querySelector('.text').textContent,
     time: item.querySelector('.time').textContent,
     colour: [...item.querySelector('.author').classList].find((c) => c.startsWith('author-c')),
   })));
+}
+
+/** The author colour class of a user id: FNV-1a (64 bits) modulo the 12 colours, the
+ *  same function as the TUI's and crates/web/src/colour.rs. */
+export function authorClass(userId) {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(userId)) {
+    hash ^= BigInt(byte);
+    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return `author-c${hash % 12n}`;
 }
 
 /** Waits until a stored message with `text` is shown. */

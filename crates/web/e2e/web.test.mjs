@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ARTIFACTS, DIST, Server, Tui, launchBrowser, newPage, openChat, screenshot, send,
+  ARTIFACTS, DIST, Server, Tui, authorClass, launchBrowser, newPage, openChat, screenshot, send,
   shownMessages, sleep, waitFor, waitForText,
 } from './support.mjs';
 
@@ -114,7 +114,9 @@ test('two browser pages join a room and chat', async () => {
       assert.equal(members.length, 2, `${members}`);
     }
     assert.deepEqual(seen[0], seen[1], 'an author has the same colour on every page');
-    assert.notEqual(seen[0][0], seen[0][1], 'alice and bob have different colours');
+    for (const { authorId, colour } of await shownMessages(alice)) {
+      assert.equal(colour, authorClass(authorId), 'the colour is the hash of the user id');
+    }
     const localTime = await alice.evaluate(() => {
       const now = new Date();
       return `${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}`;
@@ -338,6 +340,7 @@ test('the banner shows while the backend is down; posts made meanwhile arrive on
     await send(alice, 'sent while down 1');
     await send(alice, 'sent while down 2');
     await send(bob, 'bob, also while down');
+    await alice.locator('#log li.pending').nth(1).waitFor();
     assert.deepEqual(await alice.locator('#log li.pending .mark').allTextContents(), ['pending', 'pending']);
     await alice.locator('#banner-text').filter({ hasText: '2 messages wait to be sent' }).waitFor();
     await screenshot(alice, 'banner-backend-down');

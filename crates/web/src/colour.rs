@@ -34,6 +34,17 @@ mod tests {
     }
 
     #[test]
+    fn golden_values_shared_with_the_browser_tests() {
+        // The same values as `authorClass` in e2e/support.mjs.
+        assert_eq!(author_class("u-1"), "author-c2");
+        assert_eq!(
+            author_class("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"),
+            "author-c9"
+        );
+        assert_eq!(author_class("ada"), "author-c7");
+    }
+
+    #[test]
     fn colours_are_spread() {
         let used: std::collections::HashSet<u64> = (0..200)
             .map(|i| author_colour(&format!("0193a1b2-{i:04}")))

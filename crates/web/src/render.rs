@@ -306,6 +306,7 @@ fn item_node(ui: &Ui, item: &Item) -> Element {
     match item {
         Item::Message {
             seq,
+            author_id,
             author,
             colour,
             text: body,
@@ -314,6 +315,7 @@ fn item_node(ui: &Ui, item: &Item) -> Element {
         } => {
             let node = ui.element("li", if *mine { "msg mine" } else { "msg" });
             attr(&node, "data-seq", Some(&seq.to_string()));
+            attr(&node, "data-author-id", Some(author_id));
             let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(*ts as f64));
             let offset = date.get_timezone_offset() as i32;
             let time = ui.text_element("time", "time", &local_hh_mm(*ts, offset));

@@ -95,6 +95,8 @@ pub enum Item {
     Message {
         /// Its sequence in the room.
         seq: Seq,
+        /// The author's user id.
+        author_id: String,
         /// The author's display name when it was posted.
         author: String,
         /// The author colour class.
@@ -247,6 +249,7 @@ impl Model {
             }
             items.push(Item::Message {
                 seq: message.seq,
+                author_id: message.author_id.clone(),
                 author: message.author.clone(),
                 colour: author_class(&message.author_id),
                 text: message.text.clone(),
