@@ -251,6 +251,9 @@ test('usable on a narrow phone screen', async () => {
     assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
     await page.locator('#member-list').getByText('desk').waitFor({ state: 'visible' });
     await screenshot(page, 'chat-phone-people');
+    await page.keyboard.press('Escape');
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+    await page.locator('#people').waitFor({ state: 'hidden' });
     await closeAll(other, page);
   } finally {
     await server.stop();

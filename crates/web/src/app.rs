@@ -211,6 +211,21 @@ impl App {
             .set_attribute("aria-expanded", if open { "true" } else { "false" });
     }
 
+    /// Escape closes the people panel and the rename form, back to the composer.
+    pub fn escape(&mut self) {
+        let _ = self.ui.chat.class_list().remove_1("people-open");
+        let _ = self
+            .ui
+            .people_toggle
+            .set_attribute("aria-expanded", "false");
+        if let Ok(details) = self.ui.me.clone().dyn_into::<web_sys::HtmlDetailsElement>() {
+            details.set_open(false);
+        }
+        if !self.ui.chat.hidden() {
+            let _ = self.ui.composer_input.focus();
+        }
+    }
+
     /// Scrolls the message list by `pages` screens (Page Up / Page Down in the composer).
     pub fn scroll_pages(&mut self, pages: f64) {
         let wrap = &self.ui.log_wrap;

@@ -134,6 +134,16 @@ fn wire(ui: &Ui) {
             event.prevent_default();
         }
     });
+    listen(&ui.document, "keydown", |event| {
+        if event
+            .dyn_ref::<KeyboardEvent>()
+            .is_some_and(|key| key.key() == "Escape")
+        {
+            with_app(App::escape);
+        }
+    });
+    // Back online (a phone leaving a tunnel): try now rather than when the backoff says.
+    listen(&ui.window, "online", |_| with_app(App::reconnect_now));
     let tick = Closure::<dyn FnMut()>::new(|| with_app(App::tick));
     let _ = ui
         .window
