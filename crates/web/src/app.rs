@@ -165,9 +165,10 @@ impl App {
         });
     }
 
-    /// The leave button.
+    /// The leave button; the keyboard focus moves on to the message box.
     pub fn leave(&mut self) {
         self.update(|model, _| model.leave());
+        let _ = self.ui.composer_input.focus();
     }
 
     /// The rename form was submitted.
