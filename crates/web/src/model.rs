@@ -247,9 +247,12 @@ impl Model {
         self.apply(actions)
     }
 
-    /// Whether a history page asked for by the user is on its way.
+    /// Whether a history page asked for by the user is on its way for the room shown
+    /// (one for a room left or switched away from does not hold up this one).
     pub fn is_fetching(&self) -> bool {
-        self.fetch.is_some()
+        self.fetch
+            .as_ref()
+            .is_some_and(|fetch| Some(fetch.room.as_str()) == self.client.current_room())
     }
 
     /// The system lines of a room (`None`: those shown when no room is open).
@@ -470,6 +473,27 @@ mod tests {
             },
         );
         assert_eq!(model.system_lines(Some("lobby"))[0].after_seq, 0);
+    }
+
+    #[test]
+    fn a_fetch_in_another_room_does_not_hold_this_one_up() {
+        let mut model = joined(120);
+        model.fetch_older(0, 50);
+        model.join("other");
+        model.frame(
+            1,
+            ServerEvent::Joined {
+                room: "other".into(),
+                head: 300,
+            },
+        );
+        assert!(!model.is_fetching());
+        let effects = model.fetch_older(2, 50);
+        assert!(matches!(
+            &effects[..],
+            [Effect::Send(ClientCommand::History { room, .. })] if room == "other"
+        ));
+        assert!(model.is_fetching());
     }
 
     #[test]
