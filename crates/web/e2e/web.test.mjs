@@ -186,6 +186,34 @@ test('rooms: unread counts, switching, leaving, and name changes shown', async (
   }
 });
 
+test('a reload resumes the same identity with its rooms', async () => {
+  const server = await Server.start();
+  try {
+    const page = await openChat(browser, server, 'stayer');
+    await send(page, '/room upstairs');
+    await page.locator('#room-title').filter({ hasText: '#upstairs' }).waitFor();
+    await send(page, 'before the reload');
+    await waitForText(page, 'before the reload');
+    const [before] = await shownMessages(page);
+    await page.reload();
+    // No name form: the tab kept the session; the server's welcome brings the rooms back.
+    await page.locator('#me-name').filter({ hasText: 'stayer' }).waitFor();
+    assert.ok(await page.locator('#login').isHidden());
+    await page.locator('#room-list button[data-room="upstairs"]').waitFor();
+    await page.locator('#room-list button[data-room="lobby"]').waitFor();
+    await page.locator('#room-list button[data-room="upstairs"]').click();
+    await waitForText(page, 'before the reload');
+    await send(page, 'after the reload');
+    await waitForText(page, 'after the reload');
+    const messages = await shownMessages(page);
+    assert.deepEqual(messages.map((m) => m.text), ['before the reload', 'after the reload']);
+    assert.ok(messages.every((m) => m.authorId === before.authorId), 'the same user before and after');
+    await closeAll(page);
+  } finally {
+    await server.stop();
+  }
+});
+
 test('keyboard alone, labels for screen readers', async () => {
   const server = await Server.start();
   try {

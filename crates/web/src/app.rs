@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 
+use tuitalk_client::Identity;
 use tuitalk_protocol::name::{validate_display_name, validate_room};
 use tuitalk_protocol::{decode_event, encode_command};
 use wasm_bindgen::JsCast;
@@ -22,6 +23,9 @@ use crate::view::banner;
 
 /// Where the chosen display name is remembered (a convenience: it prefills the form).
 pub const NAME_KEY: &str = "tuitalk.name";
+/// Where the session's identity is kept for this tab (sessionStorage): a reload resumes
+/// it, with its rooms, instead of asking for a name again.
+const SESSION_KEYS: [&str; 3] = ["tuitalk.user_id", "tuitalk.user_name", "tuitalk.token"];
 /// Scrolling within this many pixels of the top loads older messages.
 const TOP_SLACK_PX: i32 = 64;
 /// Longest display name accepted before the server's `welcome` tells its own limit.
@@ -61,6 +65,8 @@ pub struct App {
     /// Sockets replaced while one of their own handlers ran; freed on the next tick.
     retired: Vec<Socket>,
     generation: u64,
+    /// The identity last written to sessionStorage.
+    saved: Option<Identity>,
     render_pending: bool,
     render_callback: Closure<dyn FnMut()>,
 }
@@ -77,6 +83,7 @@ impl App {
             socket: None,
             retired: Vec::new(),
             generation: 0,
+            saved: None,
             render_pending: false,
             render_callback: Closure::new(|| with_app(App::render)),
         }
@@ -88,6 +95,34 @@ impl App {
     }
 
     // ----- user intents -----
+
+    /// At page load: resumes the identity this tab kept (a reload), if any.
+    pub fn resume_saved(&mut self) {
+        let Ok(Some(storage)) = self.ui.window.session_storage() else {
+            return;
+        };
+        let values: Vec<String> = SESSION_KEYS
+            .iter()
+            .filter_map(|key| storage.get_item(key).ok().flatten())
+            .collect();
+        let [user_id, name, token] = <[String; 3]>::try_from(values).unwrap_or_default();
+        if self.model.is_some() || token.is_empty() {
+            return;
+        }
+        let identity = Identity {
+            user_id,
+            name,
+            token,
+        };
+        self.saved = Some(identity.clone());
+        self.ui.login.set_hidden(true);
+        self.ui.chat.set_hidden(false);
+        let mut model = Model::resumed(identity, self.seed);
+        let effects = model.start_resumed(self.ui.now_ms());
+        self.model = Some(model);
+        self.run(effects);
+        let _ = self.ui.composer_input.focus();
+    }
 
     /// The name form was submitted: start the session.
     pub fn login(&mut self) {
@@ -262,7 +297,11 @@ impl App {
         let effects = match event {
             SocketEvent::Open => self.with_model(|model, now| model.connected(now)),
             SocketEvent::Text(text) => match decode_event(&text) {
-                Ok(event) => self.with_model(|model, now| model.frame(now, event)),
+                Ok(event) => {
+                    let effects = self.with_model(|model, now| model.frame(now, event));
+                    self.save_identity();
+                    effects
+                }
                 // Unknown event types from newer servers are ignored.
                 Err(_) => Vec::new(),
             },
@@ -282,6 +321,24 @@ impl App {
         };
         let view = model.view(self.ui.now_ms());
         self.renderer.render(&self.ui, &view);
+    }
+
+    /// Keeps the identity (new, renamed, or a new guest after a refused token) in this
+    /// tab's sessionStorage.
+    fn save_identity(&mut self) {
+        let Some(identity) = self.model.as_ref().and_then(|m| m.client.identity()) else {
+            return;
+        };
+        if self.saved.as_ref() == Some(identity) {
+            return;
+        }
+        if let Ok(Some(storage)) = self.ui.window.session_storage() {
+            let values = [&identity.user_id, &identity.name, &identity.token];
+            for (key, value) in SESSION_KEYS.iter().zip(values) {
+                let _ = storage.set_item(key, value);
+            }
+        }
+        self.saved = Some(identity.clone());
     }
 
     fn with_model(&mut self, f: impl FnOnce(&mut Model, u64) -> Vec<Effect>) -> Vec<Effect> {

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use tuitalk_client::{Action, Client, Config, Notice, NoticeKind};
+use tuitalk_client::{Action, Client, Config, Identity, Notice, NoticeKind};
 use tuitalk_protocol::{ClientCommand, Seq, ServerEvent};
 
 use crate::command::{self, Command, DEFAULT_FETCH, HELP};
@@ -83,6 +83,20 @@ impl Model {
             next_line: 0,
             fetch: None,
         }
+    }
+
+    /// A model that resumes a kept identity (its rooms come back with the `welcome`).
+    pub fn resumed(identity: Identity, seed: u64) -> Self {
+        let mut model = Self::new(Some(identity.name.clone()), seed);
+        model.client.resume_identity(identity);
+        model
+    }
+
+    /// Starts the session without joining a room (a resumed identity's rooms are
+    /// joined on `welcome`).
+    pub fn start_resumed(&mut self, now_ms: u64) -> Vec<Effect> {
+        let actions = self.client.start(now_ms);
+        self.apply(actions)
     }
 
     /// Starts the session and joins `room`.
@@ -494,6 +508,31 @@ mod tests {
             [Effect::Send(ClientCommand::History { room, .. })] if room == "other"
         ));
         assert!(model.is_fetching());
+    }
+
+    #[test]
+    fn a_resumed_identity_says_hello_with_its_token_and_rejoins_its_rooms() {
+        let identity = Identity {
+            user_id: "u-me".into(),
+            name: "ada".into(),
+            token: "kept".into(),
+        };
+        let mut model = Model::resumed(identity, 3);
+        assert_eq!(model.start_resumed(0), [Effect::Connect]);
+        assert!(matches!(
+            &model.connected(1)[..],
+            [Effect::Send(ClientCommand::Hello { token: Some(t), .. })] if t == "kept"
+        ));
+        let mut welcome = welcome();
+        if let ServerEvent::Welcome { rooms, .. } = &mut welcome {
+            rooms.push("42".into());
+        }
+        let effects = model.frame(2, welcome);
+        assert!(effects.contains(&Effect::Send(ClientCommand::Join {
+            room: "42".into(),
+            since: None
+        })));
+        assert_eq!(model.client.current_room(), Some("42"));
     }
 
     #[test]

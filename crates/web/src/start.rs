@@ -43,6 +43,7 @@ pub fn start() {
     let seed = seed(&ui);
     wire(&ui);
     install(App::new(ui, url, seed));
+    with_app(App::resume_saved);
 }
 
 /// A seed for post ids and jitter from the browser's cryptographic generator (the clock
