@@ -5,7 +5,9 @@
 //! stayed up. With `--pid`, the summed resident memory of those processes is read from
 //! `/proc/PID/status` before connecting and at the end of the hold, giving KiB per
 //! connection. Idle clients reconnect like the others when dropped, but send nothing
-//! else: the server's WebSocket pings, answered by the library, keep them alive.
+//! else: the server's WebSocket pings, answered by the library, keep them alive. When
+//! connections drop during the hold (a backend killed on purpose), `recovery_s` reports how
+//! long it took until every one was up again: the reconnect-storm drill.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -80,10 +82,15 @@ pub async fn run(cli: &Cli, connections: usize) -> IdleReport {
     let hold_began = Instant::now();
     let hold_end = hold_began + Duration::from_secs_f64(cli.hold);
     let mut up_min = shared.up.load(Ordering::Relaxed);
+    let mut outage = Outage::default();
     while Instant::now() < hold_end {
         sleep(SAMPLE.min(hold_end - Instant::now())).await;
-        up_min = up_min.min(shared.up.load(Ordering::Relaxed));
+        let up = shared.up.load(Ordering::Relaxed);
+        up_min = up_min.min(up);
+        outage.sample(Instant::now(), up, connections);
     }
+    report.recovery_s = outage.longest.map(|d| round3(d.as_secs_f64()));
+    report.still_down = outage.since.is_some();
     report.hold_s = round3(hold_began.elapsed().as_secs_f64());
     report.up = shared.up.load(Ordering::Relaxed);
     report.up_min = up_min.min(report.up);
@@ -109,4 +116,50 @@ pub async fn run(cli: &Cli, connections: usize) -> IdleReport {
     }
     report.ok = report.error.is_none() && report.up == connections;
     report
+}
+
+/// Tracks the times during the hold when not every connection was up.
+#[derive(Debug, Default)]
+struct Outage {
+    /// When the current outage began, if one is going on.
+    since: Option<Instant>,
+    /// The longest outage that ended.
+    longest: Option<Duration>,
+}
+
+impl Outage {
+    /// Takes one sample: `up` of `all` connections are up at `now`.
+    fn sample(&mut self, now: Instant, up: usize, all: usize) {
+        match (self.since, up >= all) {
+            (None, false) => self.since = Some(now),
+            (Some(began), true) => {
+                let took = now - began;
+                self.longest = Some(self.longest.map_or(took, |l| l.max(took)));
+                self.since = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outage_measures_the_longest_dip_and_one_still_going_on() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut outage = Outage::default();
+        outage.sample(at(0), 10, 10);
+        outage.sample(at(100), 7, 10);
+        outage.sample(at(400), 10, 10);
+        outage.sample(at(500), 9, 10);
+        outage.sample(at(600), 10, 10);
+        assert_eq!(outage.longest, Some(Duration::from_millis(300)));
+        assert!(outage.since.is_none());
+        outage.sample(at(700), 0, 10);
+        assert_eq!(outage.since, Some(at(700)));
+        assert_eq!(outage.longest, Some(Duration::from_millis(300)));
+    }
 }

@@ -290,6 +290,12 @@ pub struct IdleReport {
     pub hold_s: f64,
     /// Sessions re-established after a disconnect.
     pub reconnects: u64,
+    /// The longest time during the hold (sampled every 100 ms) from the moment not every
+    /// connection was up until every one was up again; absent when none dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_s: Option<f64>,
+    /// Whether connections were still missing at the end of the hold.
+    pub still_down: bool,
     /// Summed resident memory (KiB) of the `--pid` processes before connecting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_rss_kib_before: Option<u64>,

@@ -181,6 +181,11 @@ section! {
         /// Most WebSocket connections at once; more are closed with 1013 right after the
         /// upgrade.
         max_connections: usize = 10_000,
+        /// New WebSocket connections this backend accepts per second (bursts up to the same
+        /// number). More are refused before the upgrade with HTTP 503 and `Retry-After: 1`,
+        /// and clients retry after their backoff: a crowd reconnecting after another
+        /// backend failed is admitted at a pace the store keeps up with (admission control).
+        accepts_per_second: u32 = 500,
         /// Time (milliseconds) a new connection has to send `hello` before it is closed
         /// with 4002.
         hello_timeout_ms: u64 = 10_000,
@@ -465,6 +470,7 @@ impl Config {
         positive("limits.posts_per_second", l.posts_per_second.into())?;
         positive("limits.send_queue", l.send_queue as u64)?;
         positive("limits.max_connections", l.max_connections as u64)?;
+        positive("limits.accepts_per_second", l.accepts_per_second.into())?;
         positive("limits.hello_timeout_ms", l.hello_timeout_ms)?;
         positive("limits.ping_interval_ms", l.ping_interval_ms)?;
         positive("limits.idle_timeout_ms", l.idle_timeout_ms)?;

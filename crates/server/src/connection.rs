@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -53,8 +54,17 @@ const WRITE_BURST: usize = 64;
 
 const ERROR_WINDOW: Duration = Duration::from_secs(60);
 
-/// `GET /ws`: upgrades to a WebSocket with the transport's hard frame cap and serves it.
+/// `GET /ws`: upgrades to a WebSocket with the transport's hard frame cap and serves it,
+/// or refuses with 503 and `Retry-After: 1` above `limits.accepts_per_second`.
 pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    if !state.admit() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "too many new connections: try again later\n",
+        )
+            .into_response();
+    }
     let cap = state.config.limits.max_frame_bytes as usize * HARD_CAP_FACTOR;
     let limits = &state.config.limits;
     ws.max_message_size(cap)
@@ -293,6 +303,12 @@ impl Connection {
                 }
                 Some(delivery) = events.recv() => {
                     // Everything already queued goes out in the same burst, then one flush.
+                    // Events come in runs (a stored batch, a burst from Redis): when this
+                    // one came alone, let the producer finish its run first, so one write
+                    // carries the run instead of one write per event.
+                    if events.is_empty() {
+                        tokio::task::yield_now().await;
+                    }
                     let mut step = self.deliver(&delivery).await;
                     for _ in 1..WRITE_BURST {
                         if step.is_err() {

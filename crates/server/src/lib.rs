@@ -38,6 +38,7 @@ pub mod store;
 pub mod watcher;
 pub mod web;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -45,6 +46,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -91,6 +93,8 @@ pub struct Shared {
     pub connections: AtomicUsize,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Admission control: new WebSocket connections per second (`limits.accepts_per_second`).
+    pub admission: DefaultDirectRateLimiter,
     /// The web client's files, served at `/`.
     pub web: web::WebAssets,
 }
@@ -119,6 +123,16 @@ impl std::fmt::Debug for dyn Broker {
 pub struct ConnectionSlot(AppState);
 
 impl AppState {
+    /// Whether a new WebSocket connection may be accepted now (`limits.accepts_per_second`);
+    /// counts the refusal when not.
+    pub fn admit(&self) -> bool {
+        let admitted = self.admission.check().is_ok();
+        if !admitted {
+            self.metrics.connections_throttled.inc();
+        }
+        admitted
+    }
+
     /// Takes a connection slot, or `None` when the server is at its connection limit.
     pub fn try_connection_slot(&self) -> Option<ConnectionSlot> {
         let max = self.config.limits.max_connections;
@@ -254,6 +268,8 @@ pub async fn run(
     );
     let shutdown_timeout = Duration::from_millis(config.server.shutdown_timeout_ms);
     let tracker = TaskTracker::new();
+    let accepts = NonZeroU32::new(config.limits.accepts_per_second).unwrap_or(NonZeroU32::MIN);
+    let admission = RateLimiter::direct(Quota::per_second(accepts));
     let state = AppState(Arc::new(Shared {
         config,
         store: store.clone(),
@@ -265,6 +281,7 @@ pub async fn run(
         tracker: tracker.clone(),
         connections: AtomicUsize::new(0),
         metrics,
+        admission,
         web,
     }));
     if let Ok(addr) = listener.local_addr() {

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub connections_opened: Counter,
     /// WebSocket connections closed at once because `limits.max_connections` was reached.
     pub connections_refused: Counter,
+    /// WebSocket upgrades refused with HTTP 503 by `limits.accepts_per_second`.
+    pub connections_throttled: Counter,
     /// Connections closed with 4000 because they read too slowly.
     pub slow_disconnects: Counter,
     /// `hello` refused (unsupported version or invalid token; close 4001).
@@ -72,6 +74,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("tuitalk");
         let connections_opened = Counter::default();
         let connections_refused = Counter::default();
+        let connections_throttled = Counter::default();
         let slow_disconnects = Counter::default();
         let hello_failures = Counter::default();
         let posts_stored = Counter::default();
@@ -103,6 +106,11 @@ impl Metrics {
             "connections_refused",
             "WebSocket connections refused at limits.max_connections (close 1013)",
             connections_refused.clone(),
+        );
+        registry.register(
+            "connections_throttled",
+            "WebSocket upgrades refused with HTTP 503 at limits.accepts_per_second",
+            connections_throttled.clone(),
         );
         registry.register(
             "slow_consumer_disconnects",
@@ -154,6 +162,7 @@ impl Metrics {
             registry,
             connections_opened,
             connections_refused,
+            connections_throttled,
             slow_disconnects,
             hello_failures,
             posts_stored,

@@ -1,33 +1,37 @@
 //! The PostgreSQL store: the shared source of truth when several backends run, with the
 //! migrations of `sql/postgres/`.
 //!
-//! PostgreSQL is the sequencer. [`PgStore::append_batch`] is the group commit: one
-//! transaction per batch with a constant number of statements whatever the batch size
-//! (arrays bound as parameters and `unnest`ed):
+//! PostgreSQL is the sequencer. [`PgStore::append_batch`] is the group commit, with a
+//! constant number of statements whatever the batch size (arrays bound as parameters and
+//! `unnest`ed):
 //! 1. one lookup of every post's author, an earlier post with the same (author, post id)
 //!    and whether its room exists;
 //! 2. only when a room is new, one insert of the missing rooms;
-//! 3. one `update room ... returning` that raises each room's head once by the number of
-//!    its new posts, after locking those rooms in `room_id` order so that concurrent
-//!    batches (from any backend) queue on the row locks instead of deadlocking;
-//! 4. one insert of every new message.
+//! 3. one statement, its own transaction, that locks the batch's rooms in `room_id` order
+//!    (so concurrent batches from any backend queue on the row locks instead of
+//!    deadlocking), raises each room's head once by the number of its new posts and
+//!    inserts every new message with the sequences below the new head.
 //!
-//! The row lock on a room is held until commit, so the next batch of any backend sees the
-//! raised head: sequences are 1, 2, 3, ... without holes or repeats, and a failed batch
-//! rolls its heads back. If another backend stored the same post id between the lookup and
-//! the insert, the unique index refuses the insert; the batch is then retried (at most
+//! A room's row lock is held only while that one statement runs and commits, not across
+//! client round trips, so the batches of several backends that post into one room wait
+//! for each other as briefly as possible; the next batch sees the raised head, so
+//! sequences are 1, 2, 3, ... without holes or repeats, and a failed statement rolls its
+//! heads back. If another backend stored the same post id between the lookup and the
+//! insert, the unique index refuses the statement; the batch is then retried (at most
 //! [`RETRIES`] times), and the retry finds that post, so it ends as a duplicate or an id
 //! conflict instead of failing the other posts of the batch.
 //!
-//! The pool (`store.pool_size`, `store.acquire_timeout_ms`) tests a connection before
-//! handing it out and reconnects when needed, so it recovers by itself after a PostgreSQL
-//! restart; while PostgreSQL is down, an operation fails once the acquire timeout passes.
+//! The pool (`store.pool_size`, `store.acquire_timeout_ms`) pings a connection that sat
+//! idle for a second before handing it out, closes one whose statement failed, and
+//! reconnects when needed, so it recovers by itself after a PostgreSQL restart; while
+//! PostgreSQL is down, an operation fails once the acquire timeout passes.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tuitalk_protocol::{ChatMessage, Seq};
 
@@ -36,6 +40,9 @@ use super::{Appended, NewPost, Store, StoreError, User};
 /// How often a batch is retried after a unique violation (a post id stored concurrently by
 /// another backend) or a deadlock report; each retry is a new transaction.
 pub const RETRIES: u32 = 2;
+
+/// A pooled connection idle for this long is pinged before it is used again.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// The PostgreSQL implementation of [`Store`]. Cloning shares the pool.
 #[derive(Clone)]
@@ -110,22 +117,28 @@ const CREATE_ROOMS: &str = "insert into room (name, created_at) \
      select name, $2 from unnest($1::text[]) as t(name) order by name \
      on conflict (name) do nothing";
 
-/// Locks the batch's rooms in `room_id` order (the fixed order that rules out deadlocks
-/// between batches), then raises each head by the room's number of new posts and returns
-/// the new heads.
-const RAISE_HEADS: &str = "with wanted as (select * from unnest($1::text[], $2::bigint[]) as w(name, n)), \
+/// Stores a batch in one statement (so one implicit transaction): locks the batch's rooms
+/// in `room_id` order (the fixed order that rules out deadlocks between batches), raises
+/// each head by the room's number of new posts, inserts every new message at
+/// `new head - count + position`, and returns each raised room's name with its new head
+/// and the number of messages inserted by the whole statement.
+const STORE_BATCH: &str = "with wanted as (select * from unnest($1::text[], $2::bigint[]) as w(name, n)), \
      locked as materialized ( \
         select r.room_id, w.n from room r join wanted w on w.name = r.name \
-        order by r.room_id for update of r) \
-     update room set head = room.head + locked.n from locked \
-     where room.room_id = locked.room_id \
-     returning room.room_id, room.name, room.head";
-
-/// Inserts every new message of the batch.
-const INSERT_MESSAGES: &str = "insert into message \
-     (room_id, seq, post_id, author_id, author, text, created_at) \
-     select * from unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-     $6::text[], $7::bigint[])";
+        order by r.room_id for update of r), \
+     raised as ( \
+        update room set head = room.head + locked.n from locked \
+        where room.room_id = locked.room_id \
+        returning room.room_id, room.name, room.head, locked.n), \
+     fresh as (select * from unnest($3::text[], $4::bigint[], $5::text[], $6::text[], \
+        $7::text[], $8::text[], $9::bigint[]) \
+        as p(room, pos, post_id, author_id, author, text, created_at)), \
+     stored as ( \
+        insert into message (room_id, seq, post_id, author_id, author, text, created_at) \
+        select r.room_id, r.head - r.n + p.pos, p.post_id, p.author_id, p.author, p.text, \
+        p.created_at from fresh p join raised r on r.name = p.room \
+        returning 1) \
+     select r.name, r.head, (select count(*) from stored) as inserted from raised r";
 
 /// The columns of [`MessageRow`], completed by a `where` clause.
 macro_rules! message_select {
@@ -142,6 +155,11 @@ fn to_seq(value: i64) -> Result<Seq, StoreError> {
 /// Clamps a protocol sequence into PostgreSQL's bigint range.
 fn to_sql(seq: Seq) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// A batch length as PostgreSQL counts it.
+fn to_sql_len(len: usize) -> i64 {
+    i64::try_from(len).unwrap_or(i64::MAX)
 }
 
 /// Whether a failed batch is worth one more try: a unique violation (the same post id
@@ -179,12 +197,28 @@ impl PgStore {
         pool_size: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("tuitalk-server");
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("tuitalk-server")
+            // The statements are prepared once per connection and their plans do not
+            // depend on the values: planning each execution anew cost about a fifth of
+            // PostgreSQL's CPU under load (docs/benchmarks.md).
+            .options([("plan_cache_mode", "force_generic_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
             .acquire_timeout(acquire_timeout)
-            // Ping before use: idle connections broken by a PostgreSQL restart are replaced.
-            .test_before_acquire(true)
+            // Ping a connection that sat idle before using it, so connections broken by a
+            // PostgreSQL restart are replaced; busy ones are not pinged (a round trip per
+            // statement): a broken one fails its statement, is closed, and the batch is
+            // answered `unavailable` and sent again by its clients.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         sqlx::migrate!("../../sql/postgres").run(&pool).await?;
@@ -196,7 +230,7 @@ impl PgStore {
         &self,
         posts: &[NewPost],
     ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.pool.acquire().await?;
         let authors: Vec<&str> = posts.iter().map(|p| p.author_id.as_str()).collect();
         let ids: Vec<&str> = posts.iter().map(|p| p.post_id.as_str()).collect();
         let rooms: Vec<&str> = posts.iter().map(|p| p.room.as_str()).collect();
@@ -204,7 +238,7 @@ impl PgStore {
             .bind(&authors)
             .bind(&ids)
             .bind(&rooms)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await?;
         if found.len() != posts.len() {
             return Err(StoreError::Corrupt(format!(
@@ -274,8 +308,8 @@ impl PgStore {
             plans.push(plan);
         }
 
-        // Room id and new head per batch room.
-        let mut heads: Vec<Option<(i64, i64)>> = vec![None; batch_rooms.len()];
+        // New head per batch room.
+        let mut heads: Vec<Option<i64>> = vec![None; batch_rooms.len()];
         if !batch_rooms.is_empty() {
             let missing: Vec<&str> = batch_rooms
                 .iter()
@@ -286,47 +320,22 @@ impl PgStore {
                 sqlx::query(CREATE_ROOMS)
                     .bind(&missing)
                     .bind(super::now_ms())
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
             }
             let names: Vec<&str> = batch_rooms.iter().map(|(name, _, _)| *name).collect();
             let counts: Vec<i64> = batch_rooms.iter().map(|(_, n, _)| *n).collect();
-            let raised: Vec<(i64, String, i64)> = sqlx::query_as(RAISE_HEADS)
-                .bind(&names)
-                .bind(&counts)
-                .fetch_all(&mut *tx)
-                .await?;
-            for (room_id, name, head) in raised {
-                if let Some(&i) = room_index.get(name.as_str()) {
-                    heads[i] = Some((room_id, head));
-                }
-            }
-            let mut room_ids = Vec::new();
-            let mut seqs = Vec::new();
+            let mut fresh_rooms = Vec::new();
+            let mut positions = Vec::new();
             let mut post_ids = Vec::new();
             let mut author_ids = Vec::new();
             let mut author_names = Vec::new();
             let mut texts = Vec::new();
             let mut times = Vec::new();
-            for (plan, post) in plans.iter_mut().zip(posts) {
-                if let Plan::New {
-                    room,
-                    offset,
-                    author,
-                } = plan
-                {
-                    let Some((room_id, head)) = heads[*room] else {
-                        return Err(StoreError::Corrupt(format!(
-                            "room {} vanished during a batch",
-                            post.room
-                        )));
-                    };
-                    // The room's new posts take the last `count` sequences up to the head.
-                    let seq = head - batch_rooms[*room].1 + *offset;
-                    // From here on `offset` holds the sequence.
-                    *offset = seq;
-                    room_ids.push(room_id);
-                    seqs.push(seq);
+            for (plan, post) in plans.iter().zip(posts) {
+                if let Plan::New { offset, author, .. } = plan {
+                    fresh_rooms.push(post.room.as_str());
+                    positions.push(*offset);
                     post_ids.push(post.post_id.as_str());
                     author_ids.push(post.author_id.as_str());
                     author_names.push(author.as_str());
@@ -334,18 +343,48 @@ impl PgStore {
                     times.push(post.ts);
                 }
             }
-            sqlx::query(INSERT_MESSAGES)
-                .bind(&room_ids)
-                .bind(&seqs)
+            let raised: Vec<(String, i64, i64)> = sqlx::query_as(STORE_BATCH)
+                .bind(&names)
+                .bind(&counts)
+                .bind(&fresh_rooms)
+                .bind(&positions)
                 .bind(&post_ids)
                 .bind(&author_ids)
                 .bind(&author_names)
                 .bind(&texts)
                 .bind(&times)
-                .execute(&mut *tx)
+                .fetch_all(&mut *conn)
                 .await?;
+            let inserted = raised.first().map_or(0, |row| row.2);
+            if raised.len() != batch_rooms.len() || inserted != to_sql_len(fresh_rooms.len()) {
+                // Only possible if a room row disappeared; what was stored is found as a
+                // duplicate when the posts are sent again.
+                return Err(StoreError::Corrupt(format!(
+                    "batch stored {inserted} of {} messages in {} of {} rooms",
+                    fresh_rooms.len(),
+                    raised.len(),
+                    batch_rooms.len()
+                )));
+            }
+            for (name, head, _) in raised {
+                if let Some(&i) = room_index.get(name.as_str()) {
+                    heads[i] = Some(head);
+                }
+            }
+            for (plan, post) in plans.iter_mut().zip(posts) {
+                if let Plan::New { room, offset, .. } = plan {
+                    let Some(head) = heads[*room] else {
+                        return Err(StoreError::Corrupt(format!(
+                            "room {} vanished during a batch",
+                            post.room
+                        )));
+                    };
+                    // The room's new posts took the last `count` sequences up to the head;
+                    // from here on `offset` holds the sequence.
+                    *offset += head - batch_rooms[*room].1;
+                }
+            }
         }
-        tx.commit().await?;
 
         let mut outcomes: Vec<Result<Appended, StoreError>> = Vec::with_capacity(posts.len());
         for (plan, post) in plans.into_iter().zip(posts) {

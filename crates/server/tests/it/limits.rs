@@ -166,6 +166,39 @@ async fn connections_above_the_limit_are_closed_with_1013() {
 }
 
 #[tokio::test]
+async fn upgrades_above_the_accept_rate_get_503_with_retry_after() {
+    let app = spawn_app(|c| c.limits.accepts_per_second = 2).await;
+    let _first = app.guest("first").await;
+    let _second = app.guest("second").await;
+    // The burst of two is spent: the third upgrade within the second is refused before
+    // it becomes a WebSocket, with a hint when to come back.
+    let refused = tokio_tungstenite::connect_async(app.ws_url())
+        .await
+        .expect_err("third upgrade in a second");
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("expected an HTTP refusal, got {refused:?}");
+    };
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(
+        response.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let (_, metrics) = crate::helpers::http_get(app.addr, "/metrics")
+        .await
+        .expect("metrics");
+    assert!(
+        metrics.contains("tuitalk_connections_throttled_total 1"),
+        "{metrics}"
+    );
+    // After the refill, a client is admitted again.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut later = app.guest("later").await;
+    later.send(ClientCommand::Ping { nonce: Some(1) }).await;
+    later.expect("pong").await;
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn silent_clients_are_closed_with_4003_and_live_ones_are_not() {
     let app = spawn_app(|c| {
         c.limits.ping_interval_ms = 100;

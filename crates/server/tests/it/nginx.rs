@@ -89,7 +89,7 @@ impl Nginx {
         .expect("write tuitalk.conf");
         let servers: String = backends
             .iter()
-            .map(|b| format!("server {b} max_fails=2 fail_timeout=5s;\n"))
+            .map(|b| format!("server {b} max_fails=0;\n"))
             .collect();
         std::fs::write(dir.path().join("tuitalk-backends.conf"), servers).expect("backends");
 
