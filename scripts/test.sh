@@ -11,8 +11,15 @@ log() { printf '\n== %s\n' "$*"; }
 
 log "installing system packages"
 export DEBIAN_FRONTEND=noninteractive
-packages=(tmux sqlite3 ca-certificates postgresql redis-server redis-tools nginx-light)
+# chromium and the fonts: the web client's browser tests (emoji included in screenshots).
+packages=(tmux sqlite3 ca-certificates postgresql redis-server redis-tools nginx-light
+  chromium fonts-dejavu-core fonts-noto-color-emoji)
 missing=()
+# Node.js and npm run the browser tests' driver (Playwright). This machine kind ships
+# Node.js 20; Debian's own nodejs (18) is only a fallback when there is none at all.
+if ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
@@ -28,14 +35,18 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
+log "building the web client (crates/web -> crates/web/dist; installs the wasm tooling once)"
+./scripts/build-web.sh
+
 # One build, in the release profile: the end-to-end checks and the failover drills run
 # the real binaries under load, which the debug build is too slow for (the drills'
 # delivery-gap bound and the 5,000-client storm failed with it); the tests build in the
-# same profile, so nothing is compiled twice.
+# same profile, so nothing is compiled twice. The server embeds the web client.
 log "building the workspace, release profile (binaries are used by the end-to-end tests)"
 cargo build --workspace --release --locked
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 export TUITALK_SERVER_BIN=$BIN/tuitalk-server TUITALK_LOAD_BIN=$BIN/tuitalk-load TUITALK_TUI_BIN=$BIN/tuitalk
+export TUITALK_E2E_BIN_DIR=$BIN
 
 # Debian starts the packaged PostgreSQL, Redis and nginx on install; the lab runs its own
 # instances on their own loopback addresses, so the packaged ones are left alone.
@@ -56,6 +67,9 @@ export TUITALK_TEST_REQUIRE_LAB=1
 
 log "running every test"
 cargo test --workspace --release --locked --no-fail-fast
+
+log "browser tests of the web client (headless Chromium)"
+./scripts/test-web.sh
 
 log "end-to-end checks on the whole lab through nginx (lab/check)"
 lab/check

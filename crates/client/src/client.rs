@@ -153,6 +153,18 @@ impl Client {
 
     // ----- connection lifecycle -----
 
+    /// Takes on the identity of an earlier session whose token the host kept (the web
+    /// client keeps it across a page reload): the first `hello` resumes it (same user,
+    /// name and rooms) instead of creating a guest. If the server no longer knows the
+    /// token, the session continues as a new guest with the same name. Only before the
+    /// first `start`.
+    pub fn resume_identity(&mut self, identity: Identity) {
+        if self.identity.is_none() && self.state == (ConnState::Offline { reason: None }) {
+            self.desired_name = Some(identity.name.clone());
+            self.identity = Some(identity);
+        }
+    }
+
     /// Starts the session: asks the host to connect. Does nothing unless offline.
     pub fn start(&mut self, _now_ms: u64) -> Vec<Action> {
         if !matches!(self.state, ConnState::Offline { .. }) {

@@ -4,7 +4,8 @@
 //! The host (a transport plus a UI) feeds it inputs and carries out the [`Action`]s they
 //! return:
 //!
-//! - connection lifecycle: [`Client::start`], [`Client::connected`],
+//! - connection lifecycle: [`Client::resume_identity`], [`Client::start`],
+//!   [`Client::connected`],
 //!   [`Client::disconnected`], [`Client::tick`], [`Client::reconnect_now`],
 //!   [`Client::quit`];
 //! - server events: [`Client::frame`];

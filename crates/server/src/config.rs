@@ -271,6 +271,18 @@ section! {
     }
 }
 
+section! {
+    /// The web client served at `/`.
+    WebConfig {
+        /// Directory of a built web client (`index.html`, `tuitalk_web.js`,
+        /// `tuitalk_web_bg.wasm`, ...; `scripts/build-web.sh` writes one to
+        /// `crates/web/dist`), read once at startup. Unset: the files embedded into the
+        /// binary when it was built (present when the web client was built first), or
+        /// else a page at `/` that tells how to build them.
+        assets_dir: Option<PathBuf> = None,
+    }
+}
+
 /// The whole configuration. Every field has a default, so an empty file (or none) is a
 /// valid configuration: the embedded single-process server on 127.0.0.1:8080.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -288,6 +300,8 @@ pub struct Config {
     pub broker: BrokerConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The web client.
+    pub web: WebConfig,
 }
 
 impl BrokerConfig {
@@ -552,13 +566,14 @@ impl Config {
              # Every setting is optional; shown here with its value. Environment variables\n\
              # override the file: TUITALK__SECTION__KEY, e.g. TUITALK__SERVER__LISTEN.\n",
         );
-        let sections: [(&str, &[&str], Vec<FieldDoc>); 6] = [
+        let sections: [(&str, &[&str], Vec<FieldDoc>); 7] = [
             ("server", ServerConfig::DOC, self.server.fields()),
             ("store", StoreConfig::DOC, self.store.fields()),
             ("auth", AuthConfig::DOC, self.auth.fields()),
             ("limits", LimitsConfig::DOC, self.limits.fields()),
             ("broker", BrokerConfig::DOC, self.broker.fields()),
             ("log", LogConfig::DOC, self.log.fields()),
+            ("web", WebConfig::DOC, self.web.fields()),
         ];
         for (name, doc, fields) in sections {
             out.push('\n');
@@ -607,6 +622,7 @@ mod tests {
             ("limits", Config::default().limits.fields()),
             ("broker", Config::default().broker.fields()),
             ("log", Config::default().log.fields()),
+            ("web", Config::default().web.fields()),
         ];
         for (section, fields) in all {
             assert!(text.contains(&format!("[{section}]")), "{section}");

@@ -98,6 +98,9 @@ pub enum ServerError {
     /// The token secret could not be read or created.
     #[error("token secret: {0}")]
     Secret(#[source] std::io::Error),
+    /// The web client's files could not be loaded from `web.assets_dir`.
+    #[error("web client: {0}")]
+    WebAssets(#[from] crate::web::WebAssetsError),
     /// Serving HTTP failed.
     #[error("serving: {0}")]
     Serve(#[source] std::io::Error),

@@ -16,7 +16,8 @@
 //!   presence.
 //! - [`watcher`]: the room watcher, which delivers from the store what the broker missed.
 //! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
-//! - [`api`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: `/`.
+//! - [`api`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: the web client at
+//!   `/` and `/assets/`.
 //! - [`rest`]: the REST API under `/api/`; [`ops`]: the operations it shares with
 //!   [`connection`] (token, guest, post checks, rate refusal, history page).
 //! - [`shutdown`]: signals → cancellation; [`error`]: boundary error types.
@@ -94,6 +95,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Admission control: new WebSocket connections per second (`limits.accepts_per_second`).
     pub admission: DefaultDirectRateLimiter,
+    /// The web client's files, served at `/`.
+    pub web: web::WebAssets,
 }
 
 impl std::ops::Deref for AppState {
@@ -159,6 +162,7 @@ impl Drop for ConnectionSlot {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(web::index))
+        .route("/assets/{file}", get(web::asset))
         .route("/ws", get(connection::upgrade))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
@@ -238,6 +242,14 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     config.validate()?;
+    let web = web::WebAssets::load(config.web.assets_dir.as_deref())?;
+    match web.source() {
+        web::Source::Embedded => tracing::info!("web client: embedded"),
+        web::Source::Directory(dir) => tracing::info!(dir = %dir.display(), "web client"),
+        web::Source::NotBuilt => {
+            tracing::warn!("web client not built: / explains how (scripts/build-web.sh)");
+        }
+    }
     let store = open_store(&config).await?;
     let tokens = TokenSigner::from_config(&config).map_err(ServerError::Secret)?;
     let hub = Arc::new(Hub::new());
@@ -270,6 +282,7 @@ pub async fn run(
         connections: AtomicUsize::new(0),
         metrics,
         admission,
+        web,
     }));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");

@@ -47,6 +47,38 @@ fn reconnect_says_hello_with_the_token() {
 }
 
 #[test]
+fn a_kept_identity_is_resumed_by_the_first_hello() {
+    let mut client = Client::new(Config::default(), 1);
+    client.resume_identity(tuitalk_client::Identity {
+        user_id: ME.into(),
+        name: "ada".into(),
+        token: "kept".into(),
+    });
+    assert_eq!(client.start(0), [Action::Connect]);
+    assert_eq!(
+        sends(&client.connected(0)),
+        [ClientCommand::Hello {
+            version: 1,
+            token: Some("kept".into()),
+            name: None,
+        }]
+    );
+    // The server's rooms of the identity are joined.
+    let actions = client.frame(0, welcome(&["42"]));
+    assert!(sends(&actions).contains(&ClientCommand::Join {
+        room: "42".into(),
+        since: None
+    }));
+    // Once started, a second identity is ignored.
+    client.resume_identity(tuitalk_client::Identity {
+        user_id: "u-other".into(),
+        name: "eve".into(),
+        token: "other".into(),
+    });
+    assert_eq!(client.identity().map(|i| i.token.as_str()), Some("tok"));
+}
+
+#[test]
 fn lost_connection_backs_off_exponentially_with_full_jitter() {
     let config = BackoffConfig {
         base_ms: 500,

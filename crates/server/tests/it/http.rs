@@ -15,7 +15,7 @@ async fn health_ready_and_index() {
     );
     let (status, body) = http_get(app.addr, "/").await.expect("index");
     assert_eq!(status, 200);
-    assert!(body.contains("tuitalk"), "{body}");
+    assert!(body.contains("TuiTalk"), "{body}");
     assert_eq!(http_get(app.addr, "/nope").await.map(|(s, _)| s), Some(404));
     app.stop().await;
 }

@@ -23,3 +23,4 @@ mod pg_store;
 mod rest;
 mod resume;
 mod shutdown;
+mod web;

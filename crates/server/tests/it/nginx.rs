@@ -3,7 +3,8 @@
 //! lab's Redis Cluster, one token key): the configuration passes `nginx -t`; chat through
 //! nginx works across backends; least_conn spreads connections over both; the clients of
 //! a killed backend reconnect through nginx to the other one and resume; `/api/`,
-//! `/healthz` and `/metrics` (from loopback) pass through.
+//! `/healthz` and `/metrics` (from loopback) pass through; the web client's page and
+//! module (`/`, `/assets/`) pass through with their types, the module compressed.
 //!
 //! nginx listens on 127.0.14.1 with its own temporary prefix; every process is a child
 //! of the test, stopped by PID. Skipped (like the lab tests) when nginx is not installed,
@@ -17,7 +18,7 @@ use std::time::Duration;
 use tuitalk_protocol::{ChatMessage, Seq};
 
 use crate::backends::{SECRET, ServerProcess};
-use crate::helpers::{Client, Received, http_get};
+use crate::helpers::{Client, Received, http_get, http_get_raw};
 use crate::lab;
 use crate::pg::TestDb;
 use crate::rest;
@@ -151,13 +152,19 @@ impl Drop for Nginx {
 }
 
 /// A backend process on the test's database, the lab's Redis Cluster and the shared key.
-async fn backend(data_dir: &Path, database_url: &str, redis_nodes: &str) -> ServerProcess {
+async fn backend(
+    data_dir: &Path,
+    database_url: &str,
+    redis_nodes: &str,
+    web_dir: &Path,
+) -> ServerProcess {
     let process = ServerProcess::start(
         data_dir,
         &[
             ("TUITALK__STORE__DATABASE_URL", database_url.to_owned()),
             ("TUITALK__BROKER__REDIS_NODES", redis_nodes.to_owned()),
             ("TUITALK__AUTH__SECRET", SECRET.to_owned()),
+            ("TUITALK__WEB__ASSETS_DIR", web_dir.display().to_string()),
         ],
     )
     .await;
@@ -207,9 +214,19 @@ async fn nginx_balances_websockets_and_rest_and_clients_survive_a_killed_backend
         return;
     };
     let data = tempfile::tempdir().expect("tempdir");
+    // A made-up web client with a module large enough for nginx to compress.
+    let web = tempfile::tempdir().expect("tempdir");
+    crate::web::fake_client(web.path());
+    let module: Vec<u8> = b"\0asm\x01\0\0\0"
+        .iter()
+        .copied()
+        .cycle()
+        .take(64 * 1024)
+        .collect();
+    std::fs::write(web.path().join("tuitalk_web_bg.wasm"), &module).expect("write module");
     let mut backends = vec![
-        backend(data.path(), &db.url, &redis).await,
-        backend(data.path(), &db.url, &redis).await,
+        backend(data.path(), &db.url, &redis, web.path()).await,
+        backend(data.path(), &db.url, &redis, web.path()).await,
     ];
     let addrs: Vec<SocketAddr> = backends.iter().map(|b| b.addr).collect();
     let nginx = Nginx::start(&program, &addrs).await;
@@ -221,9 +238,33 @@ async fn nginx_balances_websockets_and_rest_and_clients_survive_a_killed_backend
     );
     let (status, _) = http_get(nginx.addr, "/readyz").await.expect("readyz");
     assert_eq!(status, 200);
-    let (status, body) = http_get(nginx.addr, "/").await.expect("index");
-    assert_eq!(status, 200);
-    assert!(body.contains("TuiTalk"), "{body}");
+    // The web client: the page, and its module with its type, compressed for browsers.
+    let page = http_get_raw(nginx.addr, "/", &[]).await.expect("index");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(page.header("content-security-policy").is_some());
+    let plain = http_get_raw(nginx.addr, "/assets/tuitalk_web_bg.wasm", &[])
+        .await
+        .expect("module");
+    assert_eq!(plain.header("content-type"), Some("application/wasm"));
+    assert_eq!(plain.body, module);
+    let zipped = http_get_raw(
+        nginx.addr,
+        "/assets/tuitalk_web_bg.wasm",
+        &["Accept-Encoding: gzip"],
+    )
+    .await
+    .expect("module, compressed");
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(zipped.header("content-type"), Some("application/wasm"));
+    assert!(
+        zipped.body.len() < module.len() / 4,
+        "{} bytes",
+        zipped.body.len()
+    );
     let (status, _) = http_get(nginx.addr, "/metrics").await.expect("metrics");
     assert_ne!(status, 403, "loopback may read /metrics");
 

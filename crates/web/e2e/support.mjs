@@ -1,0 +1,300 @@
+// Support for the browser tests: real tuitalk-server processes on loopback (each with
+// its own temporary data directory, stopped by PID), headless Debian Chromium driven
+// by Playwright, the terminal client in a private tmux server, REST posts, and the
+// page helpers the tests share.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, openSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const TARGET_DIR = resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target');
+/** Where the tuitalk-server and tuitalk binaries are (cargo build --workspace). */
+export const BIN_DIR = resolve(ROOT, process.env.TUITALK_E2E_BIN_DIR || join(TARGET_DIR, 'debug'));
+/** Screenshots, server logs and the TUI's screen: documented in docs/web.md. */
+export const ARTIFACTS = resolve(ROOT, process.env.TUITALK_E2E_ARTIFACTS || join(TARGET_DIR, 'web-e2e'));
+export const DIST = join(ROOT, 'crates/web/dist');
+export const CHROMIUM = process.env.TUITALK_E2E_CHROMIUM || '/usr/bin/chromium';
+
+mkdirSync(ARTIFACTS, { recursive: true });
+
+/** Every child process still running, by PID: killed when the test process exits. */
+const children = new Map();
+process.on('exit', () => {
+  for (const pid of children.keys()) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+export const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((done, fail) => {
+    const server = net.createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+/** Polls `check` until it returns a truthy value or `ms` pass. */
+export async function waitFor(what, check, ms = 15_000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** One tuitalk-server process on 127.0.0.1:`port` with its data in `dataDir`. */
+export class Server {
+  constructor(port, dataDir, env) {
+    this.port = port;
+    this.dataDir = dataDir;
+    this.env = env;
+    this.base = `http://127.0.0.1:${port}`;
+    this.child = null;
+  }
+
+  /** Starts a server on a free port with a fresh data directory. */
+  static async start(env = {}) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tuitalk-e2e-'));
+    const server = new Server(await freePort(), dataDir, env);
+    await server.launch();
+    return server;
+  }
+
+  /** Starts (or restarts) the process on the same port and data directory. */
+  async launch() {
+    const log = openSync(join(ARTIFACTS, `server-${this.port}.log`), 'a');
+    this.child = spawn(join(BIN_DIR, 'tuitalk-server'), ['--listen', `127.0.0.1:${this.port}`], {
+      env: {
+        ...process.env,
+        TUITALK__STORE__DATA_DIR: this.dataDir,
+        RUST_LOG: 'info',
+        ...this.env,
+      },
+      stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    const child = this.child;
+    children.set(child.pid, child);
+    child.once('exit', () => children.delete(child.pid));
+    await waitFor(`tuitalk-server on port ${this.port}`, async () => {
+      if (child.exitCode !== null) throw new Error(`tuitalk-server exited with ${child.exitCode}`);
+      try {
+        return (await fetch(`${this.base}/readyz`)).status === 200;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  get pid() {
+    return this.child?.pid;
+  }
+
+  /** `kill -9` by PID, and waits for the process to be gone. */
+  async kill9() {
+    await this.signal('SIGKILL');
+  }
+
+  /** Stops the server (SIGTERM, then SIGKILL after 5 s) and removes its data. */
+  async stop() {
+    await this.signal('SIGTERM', 5_000);
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  async signal(signal, grace = 0) {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((done) => child.once('exit', done));
+    process.kill(child.pid, signal);
+    if (grace > 0) {
+      const timer = setTimeout(() => process.kill(child.pid, 'SIGKILL'), grace);
+      await exited;
+      clearTimeout(timer);
+    } else {
+      await exited;
+    }
+  }
+
+  /** A guest identity over REST: its token. */
+  async session(name) {
+    const answer = await fetch(`${this.base}/api/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name }),
+    });
+    if (answer.status !== 201) throw new Error(`POST /api/sessions: ${answer.status}`);
+    return (await answer.json()).token;
+  }
+
+  /** Posts over REST; returns the ack ({room, id, seq, ts}). */
+  async post(token, room, id, text) {
+    const answer = await fetch(`${this.base}/api/rooms/${room}/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ id, text }),
+    });
+    if (answer.status !== 201 && answer.status !== 200) {
+      throw new Error(`POST message: ${answer.status} ${await answer.text()}`);
+    }
+    return answer.json();
+  }
+
+  /** Every stored message of a room, oldest first (REST history, paged). */
+  async history(token, room) {
+    const all = [];
+    let before = '';
+    for (;;) {
+      const answer = await fetch(`${this.base}/api/rooms/${room}/messages?limit=200${before}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const page = await answer.json();
+      all.unshift(...page.messages);
+      if (!page.has_more || page.messages.length === 0) return all;
+      before = `&before=${page.messages[0].seq}`;
+    }
+  }
+}
+
+/** Headless Debian Chromium, driven over the DevTools protocol by Playwright. Playwright
+ *  gives every launch a new empty profile (user-data-dir) of its own. */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** A page of its own (own context: own storage) that logs its errors. */
+export async function newPage(browser, viewport = { width: 1200, height: 760 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (error) => page.errors.push(String(error)));
+  page.on('console', (message) => {
+    // A refused WebSocket connection while a server is down is expected.
+    if (message.type() === 'error' && !/WebSocket connection|ERR_CONNECTION_REFUSED/.test(message.text())) {
+      page.errors.push(message.text());
+    }
+  });
+  return page;
+}
+
+/** Opens the web client of `server`, picks `name` and joins `room`, with the keyboard
+ *  only; returns once the server welcomed the session. */
+export async function openChat(browser, server, name, room = 'lobby', viewport) {
+  const page = await newPage(browser, viewport);
+  await page.goto(`${server.base}/`);
+  await page.locator('#login-name').fill(name);
+  await page.locator('#login-room').fill(room);
+  await page.locator('#login-room').press('Enter');
+  await page.locator('#me-name').filter({ hasText: name }).waitFor();
+  await page.locator('#banner').waitFor({ state: 'hidden' });
+  await page.locator('#room-title').filter({ hasText: `#${room}` }).waitFor();
+  return page;
+}
+
+/** Types `text` into the composer and presses Enter. */
+export async function send(page, text) {
+  await page.locator('#composer-input').fill(text);
+  await page.locator('#composer-input').press('Enter');
+}
+
+/** The stored messages shown in the timeline: [{seq, author, text, time, colour}]. */
+export function shownMessages(page) {
+  return page.$$eval('#log li.msg:not(.pending)', (items) => items.map((item) => ({
+    seq: Number(item.dataset.seq),
+    authorId: item.dataset.authorId,
+    author: item.querySelector('.author').textContent,
+    text: item.querySelector('.text').textContent,
+    time: item.querySelector('.time').textContent,
+    colour: [...item.querySelector('.author').classList].find((c) => c.startsWith('author-c')),
+  })));
+}
+
+/** The author colour class of a user id: FNV-1a (64 bits) modulo the 12 colours, the
+ *  same function as the TUI's and crates/web/src/colour.rs. */
+export function authorClass(userId) {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(userId)) {
+    hash ^= BigInt(byte);
+    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return `author-c${hash % 12n}`;
+}
+
+/** Waits until a stored message with `text` is shown. */
+export function waitForText(page, text, ms = 15_000) {
+  return page.waitForFunction(
+    (wanted) => [...document.querySelectorAll('#log li.msg:not(.pending) .text')]
+      .some((node) => node.textContent === wanted),
+    text,
+    { timeout: ms },
+  );
+}
+
+/** Saves a screenshot into the artifacts directory; returns its path. */
+export async function screenshot(page, name) {
+  const path = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+/** The terminal client in a tmux server of its own (its own socket), stopped by
+ *  killing that server only. */
+export class Tui {
+  constructor(socket) {
+    this.socket = socket;
+  }
+
+  static async start(server, name) {
+    const tui = new Tui(`tuitalk-e2e-${process.pid}-${Date.now()}`);
+    const command = `${join(BIN_DIR, 'tuitalk')} --url ws://127.0.0.1:${server.port}/ws --name ${name}`;
+    tui.tmux('new-session', '-d', '-s', 'tui', '-x', '110', '-y', '30', command);
+    await waitFor('the TUI to connect', () => tui.screen().includes(`connected as ${name}`));
+    return tui;
+  }
+
+  tmux(...args) {
+    return execFileSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
+  }
+
+  /** The text on the TUI's screen. */
+  screen() {
+    try {
+      return this.tmux('capture-pane', '-p', '-t', 'tui');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Types a line and presses Enter. */
+  type(line) {
+    this.tmux('send-keys', '-t', 'tui', '-l', line);
+    this.tmux('send-keys', '-t', 'tui', 'Enter');
+  }
+
+  stop() {
+    try { this.tmux('kill-server'); } catch { /* already gone */ }
+  }
+}

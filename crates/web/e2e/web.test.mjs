@@ -1,0 +1,415 @@
+// Browser tests of the TuiTalk web client, in headless Debian Chromium driven by
+// Playwright, against real tuitalk-server processes on loopback. Run by
+// scripts/test-web.sh (part of scripts/test.sh); screenshots go to the artifacts
+// directory (support.mjs, docs/web.md).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ARTIFACTS, DIST, Server, Tui, authorClass, launchBrowser, newPage, openChat, screenshot, send,
+  shownMessages, sleep, waitFor, waitForText,
+} from './support.mjs';
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** Closes the pages' contexts and fails on any error a page reported. */
+async function closeAll(...pages) {
+  for (const page of pages) {
+    await page.context().close();
+  }
+  for (const page of pages) {
+    assert.deepEqual(page.errors, [], 'the page reported no errors');
+  }
+}
+
+/** The texts of the stored messages shown, in order. */
+async function texts(page) {
+  return (await shownMessages(page)).map((message) => message.text);
+}
+
+test('the server serves the built client with the right content types', async () => {
+  const server = await Server.start();
+  try {
+    const index = await fetch(`${server.base}/`);
+    assert.equal(index.status, 200);
+    assert.match(index.headers.get('content-type'), /^text\/html/);
+    assert.match(index.headers.get('content-security-policy'), /script-src 'self' 'wasm-unsafe-eval'/);
+    assert.match(await index.text(), /<title>TuiTalk<\/title>/);
+    const wasm = await fetch(`${server.base}/assets/tuitalk_web_bg.wasm`);
+    assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+    const served = Buffer.from(await wasm.arrayBuffer());
+    assert.ok(
+      served.equals(readFileSync(join(DIST, 'tuitalk_web_bg.wasm'))),
+      'the module served is the one in crates/web/dist (rebuild the server after the client)',
+    );
+    const glue = await fetch(`${server.base}/assets/tuitalk_web.js`);
+    assert.match(glue.headers.get('content-type'), /^text\/javascript/);
+    const again = await fetch(`${server.base}/assets/tuitalk_web_bg.wasm`, {
+      headers: { 'if-none-match': wasm.headers.get('etag') },
+    });
+    assert.equal(again.status, 304, 'an unchanged file is not sent again');
+    assert.equal((await fetch(`${server.base}/assets/nothing.js`)).status, 404);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('the page talks to its own server, or to the one ?server= names', async () => {
+  const pageServer = await Server.start();
+  const other = await Server.start();
+  try {
+    const page = await newPage(browser);
+    await page.goto(`${pageServer.base}/?server=ws://127.0.0.1:${other.port}/ws`);
+    await page.locator('#login-name').fill('roamer');
+    await page.locator('#login-name').press('Enter');
+    await page.locator('#me-name').filter({ hasText: 'roamer' }).waitFor();
+    await send(page, 'stored on the other server');
+    await waitForText(page, 'stored on the other server');
+    const token = await other.session('checker');
+    const stored = await other.history(token, 'lobby');
+    assert.deepEqual(stored.map((m) => [m.author, m.text]), [['roamer', 'stored on the other server']]);
+    const own = await pageServer.history(await pageServer.session('checker'), 'lobby');
+    assert.deepEqual(own, [], 'nothing went to the server of the page');
+    await closeAll(page);
+  } finally {
+    await pageServer.stop();
+    await other.stop();
+  }
+});
+
+test('two browser pages join a room and chat', async () => {
+  const server = await Server.start();
+  try {
+    const alice = await openChat(browser, server, 'alice');
+    const bob = await openChat(browser, server, 'bob');
+    await alice.locator('#member-list').getByText('bob').waitFor();
+    const tricky = 'Hello Bob! <b>not bold</b> & <img src=x onerror="window.pwned=1">';
+    await send(alice, tricky);
+    await waitForText(bob, tricky);
+    await send(bob, 'Hi Alice 👋\nsecond line');
+    await waitForText(alice, 'Hi Alice 👋\nsecond line');
+    await alice.locator('#log li.pending').waitFor({ state: 'detached' });
+    await bob.locator('#log li.pending').waitFor({ state: 'detached' });
+
+    const seen = [];
+    for (const page of [alice, bob]) {
+      const messages = await shownMessages(page);
+      assert.deepEqual(
+        messages.map(({ seq, author, text }) => [seq, author, text]),
+        [[1, 'alice', tricky], [2, 'bob', 'Hi Alice 👋\nsecond line']],
+      );
+      for (const { time } of messages) assert.match(time, /^\d\d:\d\d$/);
+      seen.push(messages.map((message) => message.colour));
+      // Text stays text: no element was made from it, no script ran.
+      assert.equal(await page.locator('#log b, #log img').count(), 0);
+      assert.equal(await page.evaluate(() => window.pwned), undefined);
+      const members = await page.locator('#member-list li').allTextContents();
+      assert.equal(members.length, 2, `${members}`);
+    }
+    assert.deepEqual(seen[0], seen[1], 'an author has the same colour on every page');
+    for (const { authorId, colour } of await shownMessages(alice)) {
+      assert.equal(colour, authorClass(authorId), 'the colour is the hash of the user id');
+    }
+    const localTime = await alice.evaluate(() => {
+      const now = new Date();
+      return `${String(now.getHours()).padStart(2, '0')}:${String(now.getMinutes()).padStart(2, '0')}`;
+    });
+    const shown = (await shownMessages(alice)).at(-1).time;
+    assert.ok(
+      Math.abs(Number(shown.slice(0, 2)) * 60 + Number(shown.slice(3)) -
+        (Number(localTime.slice(0, 2)) * 60 + Number(localTime.slice(3)))) % (24 * 60 - 1) <= 1,
+      `message time ${shown} is the browser's local time (${localTime})`,
+    );
+    await screenshot(alice, 'chat-alice');
+    await screenshot(bob, 'chat-bob');
+    await closeAll(alice, bob);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('rooms: unread counts, switching, leaving, and name changes shown', async () => {
+  const server = await Server.start();
+  try {
+    const alice = await openChat(browser, server, 'alice');
+    const bob = await openChat(browser, server, 'bob');
+    await bob.locator('#join-input').fill('side');
+    await bob.locator('#join-input').press('Enter');
+    await bob.locator('#room-title').filter({ hasText: '#side' }).waitFor();
+    await send(alice, 'first while bob is away');
+    await send(alice, 'second while bob is away');
+    const lobby = bob.locator('#room-list button[data-room="lobby"]');
+    await lobby.locator('.badge').filter({ hasText: '2' }).waitFor();
+    assert.equal(await lobby.locator('.badge').getAttribute('aria-label'), '2 unread');
+    assert.match(await bob.title(), /^\(2\) #side/);
+    await screenshot(bob, 'rooms-unread');
+
+    // Alt+Up in the composer: the previous room.
+    await bob.locator('#composer-input').press('Alt+ArrowUp');
+    await bob.locator('#room-title').filter({ hasText: '#lobby' }).waitFor();
+    assert.equal(await lobby.locator('.badge').count(), 0, 'read once shown');
+    assert.deepEqual(await texts(bob), ['first while bob is away', 'second while bob is away']);
+
+    // A click on a room, then the leave button.
+    await bob.locator('#room-list button[data-room="side"]').click();
+    await bob.locator('#room-title').filter({ hasText: '#side' }).waitFor();
+    await bob.getByRole('button', { name: 'Leave #side' }).click();
+    await bob.locator('#room-title').filter({ hasText: '#lobby' }).waitFor();
+    assert.deepEqual(
+      await bob.locator('#room-list button').evaluateAll((buttons) => buttons.map((b) => b.dataset.room)),
+      ['lobby'],
+    );
+
+    // alice renames herself with the form under her name.
+    await alice.locator('#me summary').click();
+    await alice.locator('#rename-input').fill('alicia');
+    await alice.locator('#rename-input').press('Enter');
+    await alice.locator('#me-name').filter({ hasText: 'alicia' }).waitFor();
+    await bob.locator('#log li.sys').filter({ hasText: 'alice is now known as alicia' }).waitFor();
+    await bob.locator('#member-list').getByText('alicia').waitFor();
+    await send(alice, 'new name, same colour');
+    await waitForText(bob, 'new name, same colour');
+    const messages = await shownMessages(bob);
+    assert.equal(messages.at(-1).author, 'alicia');
+    assert.equal(messages.at(-1).colour, messages[0].colour, 'the colour follows the user, not the name');
+    await screenshot(bob, 'rooms-renamed');
+    await closeAll(alice, bob);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a reload resumes the same identity with its rooms', async () => {
+  const server = await Server.start();
+  try {
+    const page = await openChat(browser, server, 'stayer');
+    await send(page, '/room upstairs');
+    await page.locator('#room-title').filter({ hasText: '#upstairs' }).waitFor();
+    await send(page, 'before the reload');
+    await waitForText(page, 'before the reload');
+    const [before] = await shownMessages(page);
+    await page.reload();
+    // No name form: the tab kept the session; the server's welcome brings the rooms back.
+    await page.locator('#me-name').filter({ hasText: 'stayer' }).waitFor();
+    assert.ok(await page.locator('#login').isHidden());
+    await page.locator('#room-list button[data-room="upstairs"]').waitFor();
+    await page.locator('#room-list button[data-room="lobby"]').waitFor();
+    await page.locator('#room-list button[data-room="upstairs"]').click();
+    await waitForText(page, 'before the reload');
+    await send(page, 'after the reload');
+    await waitForText(page, 'after the reload');
+    const messages = await shownMessages(page);
+    assert.deepEqual(messages.map((m) => m.text), ['before the reload', 'after the reload']);
+    assert.ok(messages.every((m) => m.authorId === before.authorId), 'the same user before and after');
+    await closeAll(page);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('keyboard alone, labels for screen readers', async () => {
+  const server = await Server.start();
+  try {
+    const page = await newPage(browser);
+    await page.goto(`${server.base}/`);
+    await page.getByRole('heading', { name: 'Join the chat' }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'login.png') });
+    // The name field has the focus; Tab reaches the room; Enter starts.
+    await page.keyboard.type('kay');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('keys');
+    await page.keyboard.press('Enter');
+    await page.locator('#me-name').filter({ hasText: 'kay' }).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'composer-input');
+    await page.keyboard.type('typed, never clicked');
+    await page.keyboard.press('Enter');
+    await waitForText(page, 'typed, never clicked');
+    await page.keyboard.type('/room second');
+    await page.keyboard.press('Enter');
+    await page.locator('#room-title').filter({ hasText: '#second' }).waitFor();
+    // Every control has an accessible name.
+    for (const [role, name] of [
+      ['navigation', 'Rooms'],
+      ['log', undefined],
+      ['textbox', 'Message'],
+      ['textbox', 'Room to join'],
+      ['button', 'Send'],
+      ['button', 'Join'],
+      ['button', 'Leave #second'],
+      ['complementary', 'In #second (1)'],
+    ]) {
+      const found = page.getByRole(role, name ? { name, exact: true } : {});
+      await found.first().waitFor({ state: 'attached' });
+      assert.equal(await found.count(), 1, `one ${role} named ${name}`);
+    }
+    assert.equal(await page.locator('#log-wrap').getAttribute('aria-label'), 'Messages in #second');
+    await closeAll(page);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('usable on a narrow phone screen', async () => {
+  const server = await Server.start();
+  try {
+    const phone = { width: 390, height: 780 };
+    const other = await openChat(browser, server, 'desk');
+    const page = await openChat(browser, server, 'pocket', 'lobby', phone);
+    await send(other, 'Does this fit on a phone? A rather long line of text that has to wrap nicely.');
+    await send(page, 'It does 📱');
+    await waitForText(page, 'It does 📱');
+    await waitForText(page, 'Does this fit on a phone? A rather long line of text that has to wrap nicely.');
+    assert.ok(
+      await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+      'nothing sticks out sideways',
+    );
+    const composer = await page.locator('#composer-input').boundingBox();
+    assert.ok(composer.y + composer.height <= phone.height && composer.width > 200, 'composer on screen');
+    await screenshot(page, 'chat-phone');
+    const toggle = page.getByRole('button', { name: 'People (2)' });
+    await toggle.click();
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+    await page.locator('#member-list').getByText('desk').waitFor({ state: 'visible' });
+    await screenshot(page, 'chat-phone-people');
+    await page.keyboard.press('Escape');
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+    await page.locator('#people').waitFor({ state: 'hidden' });
+    await closeAll(other, page);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a browser and the terminal client chat with each other', async () => {
+  const server = await Server.start();
+  let tui;
+  try {
+    tui = await Tui.start(server, 'tui-bob');
+    const page = await openChat(browser, server, 'web-alice');
+    await send(page, 'hello from the browser');
+    await waitFor('the TUI to show the browser post', () => tui.screen().includes('hello from the browser'));
+    tui.type('hello from the terminal');
+    await waitForText(page, 'hello from the terminal');
+    const messages = await shownMessages(page);
+    assert.deepEqual(
+      messages.map(({ seq, author, text }) => [seq, author, text]),
+      [[1, 'web-alice', 'hello from the browser'], [2, 'tui-bob', 'hello from the terminal']],
+    );
+    await page.locator('#member-list').getByText('tui-bob').waitFor();
+    await waitFor('the TUI to show its own post as stored', () => !tui.screen().includes('(pending)'));
+    writeFileSync(join(ARTIFACTS, 'tui-screen.txt'), tui.screen());
+    await screenshot(page, 'browser-and-tui');
+    await closeAll(page);
+  } finally {
+    tui?.stop();
+    await server.stop();
+  }
+});
+
+test('history: older messages load when scrolling to the top and with the button', async (t) => {
+  const server = await Server.start({ TUITALK__LIMITS__POSTS_PER_SECOND: '1000' });
+  try {
+    const token = await server.session('bot');
+    for (let i = 1; i <= 120; i += 1) {
+      await server.post(token, 'history', `h-${i}`, `message ${i}`);
+    }
+    const page = await openChat(browser, server, 'reader', 'history');
+    const seqs = async () => (await shownMessages(page)).map((message) => message.seq);
+    const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    await waitFor('the first page', async () => (await seqs()).length === 50);
+    assert.deepEqual(await seqs(), range(71, 120));
+    await page.getByRole('button', { name: 'Load older messages' }).waitFor();
+    assert.ok(await page.$eval('#log-wrap', (el) => el.scrollHeight - el.scrollTop - el.clientHeight < 50),
+      'opens at the newest message');
+
+    // Scrolling to the top loads the next page and keeps the reader's place.
+    await page.$eval('#log-wrap', (el) => { el.scrollTop = 0; });
+    await waitFor('a page loaded by scrolling', async () => (await seqs()).length === 100);
+    assert.deepEqual(await seqs(), range(21, 120));
+    const top = await page.$eval('#log-wrap', (el) => el.scrollTop);
+    t.diagnostic(`scrollTop after the page above came in: ${top}px`);
+    assert.ok(top > 100, 'the message read before stays in view');
+    await screenshot(page, 'history-scrolled');
+
+    // The button loads the rest; then it goes away.
+    await page.$eval('#log-wrap', (el) => { el.scrollTop = 400; });
+    await page.getByRole('button', { name: 'Load older messages' }).click();
+    await waitFor('the last page', async () => (await seqs()).length === 120);
+    assert.deepEqual(await seqs(), range(1, 120));
+    assert.deepEqual((await texts(page)).slice(0, 2), ['message 1', 'message 2']);
+    await page.locator('#older').waitFor({ state: 'hidden' });
+    await page.locator('#log li.sys').filter({ hasText: 'beginning of #history' }).waitFor();
+    await closeAll(page);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('the banner shows while the backend is down; posts made meanwhile arrive once', async (t) => {
+  const server = await Server.start();
+  try {
+    const alice = await openChat(browser, server, 'alice');
+    const bob = await openChat(browser, server, 'bob');
+    await send(alice, 'before the crash');
+    await waitForText(bob, 'before the crash');
+
+    await server.kill9();
+    const killedAt = Date.now();
+    for (const page of [alice, bob]) {
+      await page.locator('#banner').waitFor({ state: 'visible' });
+      assert.match(await page.locator('#banner-text').textContent(), /^Connection lost\. Reconnecting in \d+ s…/);
+    }
+    t.diagnostic(`banner shown ${Date.now() - killedAt} ms after kill -9`);
+    await send(alice, 'sent while down 1');
+    await send(alice, 'sent while down 2');
+    await send(bob, 'bob, also while down');
+    await alice.locator('#log li.pending').nth(1).waitFor();
+    assert.deepEqual(await alice.locator('#log li.pending .mark').allTextContents(), ['pending', 'pending']);
+    await alice.locator('#banner-text').filter({ hasText: '2 messages wait to be sent' }).waitFor();
+    await screenshot(alice, 'banner-backend-down');
+
+    await sleep(1500);
+    await server.launch(); // same port, same data directory
+    const restartedAt = Date.now();
+    for (const page of [alice, bob]) {
+      await page.locator('#banner').waitFor({ state: 'hidden', timeout: 45_000 });
+    }
+    t.diagnostic(`both pages reconnected ${Date.now() - restartedAt} ms after the restart`);
+    const expected = ['before the crash', 'sent while down 1', 'sent while down 2', 'bob, also while down'];
+    const shown = [];
+    for (const page of [alice, bob]) {
+      for (const text of expected) await waitForText(page, text);
+      await page.locator('#log li.pending').waitFor({ state: 'detached' });
+      await sleep(500); // anything doubled would be here by now
+      const messages = await shownMessages(page);
+      for (const text of expected) {
+        assert.equal(messages.filter((m) => m.text === text).length, 1, `"${text}" shown once`);
+      }
+      const order = messages.map((m) => m.seq);
+      assert.deepEqual(order, [...order].sort((a, b) => a - b), 'in sequence order');
+      assert.equal(new Set(order).size, order.length, 'no sequence twice');
+      shown.push(messages.map(({ seq, text }) => [seq, text]));
+    }
+    assert.deepEqual(shown[0], shown[1], 'both pages show the same messages in the same order');
+    const indexOf = (text) => shown[0].findIndex(([, t]) => t === text);
+    assert.ok(indexOf('sent while down 1') < indexOf('sent while down 2'), 'the outbox kept its order');
+
+    const stored = await server.history(await server.session('checker'), 'lobby');
+    for (const text of expected) {
+      assert.equal(stored.filter((m) => m.text === text).length, 1, `"${text}" stored once`);
+    }
+    assert.deepEqual(stored.map((m) => m.seq), stored.map((_, i) => i + 1), 'sequences 1..n');
+    await screenshot(alice, 'after-reconnect');
+    await closeAll(alice, bob);
+  } finally {
+    await server.stop();
+  }
+});

@@ -1,0 +1,404 @@
+//! The running web client: the [`Model`], the page ([`Ui`], [`Renderer`]) and the
+//! WebSocket ([`Socket`]), with one method per thing that can happen. The event
+//! handlers wired in `start` reach the single instance through [`with_app`].
+//!
+//! Redraws are batched: inputs mark the page dirty and one redraw runs after the
+//! current burst of events (a zero-delay timer), so a catch-up of hundreds of messages
+//! costs one redraw.
+
+use std::cell::RefCell;
+
+use tuitalk_client::Identity;
+use tuitalk_protocol::name::{validate_display_name, validate_room};
+use tuitalk_protocol::{decode_event, encode_command};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+
+use crate::command::DEFAULT_FETCH;
+use crate::dom::{Ui, text};
+use crate::model::{Effect, Model};
+use crate::net::{Socket, SocketEvent};
+use crate::render::Renderer;
+use crate::view::banner;
+
+/// Where the chosen display name is remembered (a convenience: it prefills the form).
+pub const NAME_KEY: &str = "tuitalk.name";
+/// Where the session's identity is kept for this tab (sessionStorage): a reload resumes
+/// it, with its rooms, instead of asking for a name again.
+const SESSION_KEYS: [&str; 3] = ["tuitalk.user_id", "tuitalk.user_name", "tuitalk.token"];
+/// Scrolling within this many pixels of the top loads older messages.
+const TOP_SLACK_PX: i32 = 64;
+/// Longest display name accepted before the server's `welcome` tells its own limit.
+const MAX_NAME_CHARS: usize = 32;
+
+thread_local! {
+    static APP: RefCell<Option<App>> = const { RefCell::new(None) };
+}
+
+/// Makes `app` the running instance.
+pub fn install(app: App) {
+    APP.with(|cell| *cell.borrow_mut() = Some(app));
+}
+
+/// Runs `f` on the running instance. Browser events are dispatched one at a time, so the
+/// instance is never in use when a handler starts; if it were, the event is dropped
+/// with a console message rather than a panic.
+pub fn with_app(f: impl FnOnce(&mut App)) {
+    APP.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut app) => {
+            if let Some(app) = app.as_mut() {
+                f(app);
+            }
+        }
+        Err(_) => web_sys::console::warn_1(&"tuitalk: re-entrant event ignored".into()),
+    });
+}
+
+/// The running web client.
+pub struct App {
+    ui: Ui,
+    url: String,
+    seed: u64,
+    model: Option<Model>,
+    renderer: Renderer,
+    socket: Option<Socket>,
+    /// Sockets replaced while one of their own handlers ran; freed on the next tick.
+    retired: Vec<Socket>,
+    generation: u64,
+    /// The identity last written to sessionStorage.
+    saved: Option<Identity>,
+    render_pending: bool,
+    render_callback: Closure<dyn FnMut()>,
+}
+
+impl App {
+    /// A client for the page `ui` that will connect to `url`.
+    pub fn new(ui: Ui, url: String, seed: u64) -> Self {
+        Self {
+            ui,
+            url,
+            seed,
+            model: None,
+            renderer: Renderer::default(),
+            socket: None,
+            retired: Vec::new(),
+            generation: 0,
+            saved: None,
+            render_pending: false,
+            render_callback: Closure::new(|| with_app(App::render)),
+        }
+    }
+
+    /// The page.
+    pub fn ui(&self) -> &Ui {
+        &self.ui
+    }
+
+    // ----- user intents -----
+
+    /// At page load: resumes the identity this tab kept (a reload), if any.
+    pub fn resume_saved(&mut self) {
+        let Ok(Some(storage)) = self.ui.window.session_storage() else {
+            return;
+        };
+        let values: Vec<String> = SESSION_KEYS
+            .iter()
+            .filter_map(|key| storage.get_item(key).ok().flatten())
+            .collect();
+        let [user_id, name, token] = <[String; 3]>::try_from(values).unwrap_or_default();
+        if self.model.is_some() || token.is_empty() {
+            return;
+        }
+        let identity = Identity {
+            user_id,
+            name,
+            token,
+        };
+        self.saved = Some(identity.clone());
+        self.ui.login.set_hidden(true);
+        self.ui.chat.set_hidden(false);
+        let mut model = Model::resumed(identity, self.seed);
+        let effects = model.start_resumed(self.ui.now_ms());
+        self.model = Some(model);
+        self.run(effects);
+        let _ = self.ui.composer_input.focus();
+    }
+
+    /// The name form was submitted: start the session.
+    pub fn login(&mut self) {
+        if self.model.is_some() {
+            return;
+        }
+        let name = self.ui.login_name.value().trim().to_owned();
+        let room = self
+            .ui
+            .login_room
+            .value()
+            .trim()
+            .trim_start_matches('#')
+            .to_owned();
+        let room = if room.is_empty() {
+            "lobby".to_owned()
+        } else {
+            room
+        };
+        if validate_display_name(&name, MAX_NAME_CHARS).is_err() {
+            text(
+                &self.ui.login_error,
+                "Pick a name of 1 to 32 characters, without control characters.",
+            );
+            return;
+        }
+        if validate_room(&room).is_err() {
+            text(
+                &self.ui.login_error,
+                "Room names use letters, digits, '-', '_' or '.' (at most 64).",
+            );
+            return;
+        }
+        if let Ok(Some(storage)) = self.ui.window.local_storage() {
+            let _ = storage.set_item(NAME_KEY, &name);
+        }
+        self.ui.login.set_hidden(true);
+        self.ui.chat.set_hidden(false);
+        let now = self.ui.now_ms();
+        let mut model = Model::new(Some(name), self.seed);
+        let effects = model.start(now, &room);
+        self.model = Some(model);
+        self.run(effects);
+        let _ = self.ui.composer_input.focus();
+    }
+
+    /// The composer was submitted: post or run a slash command.
+    pub fn submit_composer(&mut self) {
+        let line = self.ui.composer_input.value();
+        self.ui.composer_input.set_value("");
+        self.update(|model, now| model.submit(now, &line));
+    }
+
+    /// The join form was submitted.
+    pub fn join_from_form(&mut self) {
+        let room = self.ui.join_input.value();
+        self.ui.join_input.set_value("");
+        self.update(|model, _| model.join(&room));
+        let _ = self.ui.composer_input.focus();
+    }
+
+    /// A room of the room list was chosen.
+    pub fn switch_to(&mut self, room: &str) {
+        self.update(|model, _| {
+            model.switch_to(room);
+            Vec::new()
+        });
+    }
+
+    /// Alt+Up / Alt+Down: the previous or next room.
+    pub fn switch_by(&mut self, delta: isize) {
+        self.update(|model, _| {
+            model.switch_by(delta);
+            Vec::new()
+        });
+    }
+
+    /// The leave button; the keyboard focus moves on to the message box.
+    pub fn leave(&mut self) {
+        self.update(|model, _| model.leave());
+        let _ = self.ui.composer_input.focus();
+    }
+
+    /// The rename form was submitted.
+    pub fn rename_from_form(&mut self) {
+        let name = self.ui.rename_input.value();
+        self.ui.rename_input.set_value("");
+        if let Ok(details) = self.ui.me.clone().dyn_into::<web_sys::HtmlDetailsElement>() {
+            details.set_open(false);
+        }
+        self.update(|model, _| model.rename(&name));
+    }
+
+    /// The "load older messages" button.
+    pub fn fetch_older(&mut self) {
+        self.update(|model, now| model.fetch_older(now, DEFAULT_FETCH));
+    }
+
+    /// The message list scrolled: near the top, load older messages.
+    pub fn scrolled(&mut self) {
+        if self.ui.log_wrap.scroll_top() <= TOP_SLACK_PX {
+            self.update(|model, now| model.fetch_older_if_any(now));
+        }
+    }
+
+    /// The banner's "reconnect now" button.
+    pub fn reconnect_now(&mut self) {
+        self.update(|model, now| model.reconnect_now(now));
+    }
+
+    /// The people button (narrow screens) shows or hides the people list.
+    pub fn toggle_people(&mut self) {
+        let open = self
+            .ui
+            .chat
+            .class_list()
+            .toggle("people-open")
+            .unwrap_or(false);
+        let _ = self
+            .ui
+            .people_toggle
+            .set_attribute("aria-expanded", if open { "true" } else { "false" });
+    }
+
+    /// Escape closes the people panel and the rename form, back to the composer.
+    pub fn escape(&mut self) {
+        let _ = self.ui.chat.class_list().remove_1("people-open");
+        let _ = self
+            .ui
+            .people_toggle
+            .set_attribute("aria-expanded", "false");
+        if let Ok(details) = self.ui.me.clone().dyn_into::<web_sys::HtmlDetailsElement>() {
+            details.set_open(false);
+        }
+        if !self.ui.chat.hidden() {
+            let _ = self.ui.composer_input.focus();
+        }
+    }
+
+    /// Scrolls the message list by `pages` screens (Page Up / Page Down in the composer).
+    pub fn scroll_pages(&mut self, pages: f64) {
+        let wrap = &self.ui.log_wrap;
+        let by = (f64::from(wrap.client_height()) * 0.9 * pages) as i32;
+        wrap.set_scroll_top(wrap.scroll_top() + by);
+    }
+
+    // ----- time, network, drawing -----
+
+    /// The clock ticks: reconnects when due, retries posts, counts the banner down.
+    pub fn tick(&mut self) {
+        self.retired.clear();
+        let now = self.ui.now_ms();
+        let Some(model) = self.model.as_mut() else {
+            return;
+        };
+        let effects = model.tick(now);
+        let shown = banner(model.client.state(), now, model.client.outbox().len());
+        let differs = self.renderer.banner_differs(&shown);
+        if !effects.is_empty() {
+            self.run(effects);
+        } else if differs {
+            self.schedule_render();
+        }
+    }
+
+    /// Something happened to the socket of `generation` (events of replaced sockets
+    /// are ignored).
+    fn on_socket(&mut self, generation: u64, event: SocketEvent) {
+        if generation != self.generation {
+            return;
+        }
+        let effects = match event {
+            SocketEvent::Open => self.with_model(|model, now| model.connected(now)),
+            SocketEvent::Text(text) => match decode_event(&text) {
+                Ok(event) => {
+                    let effects = self.with_model(|model, now| model.frame(now, event));
+                    self.save_identity();
+                    effects
+                }
+                // Unknown event types from newer servers are ignored.
+                Err(_) => Vec::new(),
+            },
+            SocketEvent::Closed { code, reason } => {
+                self.retired.extend(self.socket.take());
+                self.with_model(|model, now| model.disconnected(now, code, &reason))
+            }
+        };
+        self.run(effects);
+    }
+
+    /// Draws the page from the model (the batched redraw).
+    pub fn render(&mut self) {
+        self.render_pending = false;
+        let Some(model) = self.model.as_ref() else {
+            return;
+        };
+        let view = model.view(self.ui.now_ms());
+        self.renderer.render(&self.ui, &view);
+    }
+
+    /// Keeps the identity (new, renamed, or a new guest after a refused token) in this
+    /// tab's sessionStorage.
+    fn save_identity(&mut self) {
+        let Some(identity) = self.model.as_ref().and_then(|m| m.client.identity()) else {
+            return;
+        };
+        if self.saved.as_ref() == Some(identity) {
+            return;
+        }
+        if let Ok(Some(storage)) = self.ui.window.session_storage() {
+            let values = [&identity.user_id, &identity.name, &identity.token];
+            for (key, value) in SESSION_KEYS.iter().zip(values) {
+                let _ = storage.set_item(key, value);
+            }
+        }
+        self.saved = Some(identity.clone());
+    }
+
+    fn with_model(&mut self, f: impl FnOnce(&mut Model, u64) -> Vec<Effect>) -> Vec<Effect> {
+        let now = self.ui.now_ms();
+        self.model
+            .as_mut()
+            .map(|model| f(model, now))
+            .unwrap_or_default()
+    }
+
+    /// Applies a user intent to the model and carries out its effects.
+    fn update(&mut self, f: impl FnOnce(&mut Model, u64) -> Vec<Effect>) {
+        let effects = self.with_model(f);
+        self.run(effects);
+    }
+
+    /// Carries out effects, then schedules a redraw.
+    fn run(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Connect => self.connect(),
+                Effect::Send(command) => {
+                    if let Some(socket) = &self.socket {
+                        socket.send(&encode_command(&command));
+                    }
+                }
+                Effect::Close => self.retired.extend(self.socket.take()),
+            }
+        }
+        self.schedule_render();
+    }
+
+    fn connect(&mut self) {
+        self.retired.extend(self.socket.take());
+        self.generation += 1;
+        let generation = self.generation;
+        let report = move |event| with_app(|app| app.on_socket(generation, event));
+        match Socket::open(&self.url, report) {
+            Ok(socket) => self.socket = Some(socket),
+            Err(reason) => {
+                let effects = self.with_model(|model, now| model.disconnected(now, 1006, &reason));
+                // Never `Connect` right away (the backoff schedules it), so this ends.
+                self.run(effects);
+            }
+        }
+    }
+
+    fn schedule_render(&mut self) {
+        if self.render_pending {
+            return;
+        }
+        self.render_pending = true;
+        let callback = self.render_callback.as_ref().unchecked_ref();
+        if self
+            .ui
+            .window
+            .set_timeout_with_callback_and_timeout_and_arguments_0(callback, 0)
+            .is_err()
+        {
+            self.render();
+        }
+    }
+}

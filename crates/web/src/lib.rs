@@ -1,0 +1,42 @@
+//! TuiTalk's web client: WebAssembly built with wasm-bindgen and web-sys on the shared,
+//! I/O-free client core (`tuitalk-client`), so it has the TUI's guarantees: reconnect
+//! with backoff and full jitter, resume every room from its last sequence, an outbox
+//! re-sent with the same post ids, duplicates dropped by sequence.
+//!
+//! The crate splits into pure logic, built and unit-tested on the host, and a thin
+//! browser layer compiled only for `wasm32` (the DOM, the WebSocket, timers). Text from
+//! other users reaches the page only as text nodes (`textContent`), never as HTML.
+//!
+//! # Layout
+//! Pure (host and browser):
+//! - [`model`]: the UI state around the client core: system lines, the history fetch in
+//!   flight, and the inputs (connection, frames, ticks, user intents) → [`model::Effect`]s.
+//! - [`view`]: the view model the page shows, computed from the [`model::Model`].
+//! - [`command`]: the composer's slash commands (`/room`, `/name`, …).
+//! - [`colour`]: stable author colours; [`clock`]: local `HH:MM` times;
+//!   [`address`]: the WebSocket URL derived from the page's location.
+//!
+//! Browser only (`wasm32`):
+//! - `app`: the running client (state, entry points of the event handlers).
+//! - `dom`: the page's elements and small DOM helpers.
+//! - `render`: draws a [`view::View`] into the page (keyed, incremental).
+//! - `net`: the WebSocket transport.
+//! - `start`: the wasm entry point wiring it all together.
+
+pub mod address;
+pub mod clock;
+pub mod colour;
+pub mod command;
+pub mod model;
+pub mod view;
+
+#[cfg(target_arch = "wasm32")]
+mod app;
+#[cfg(target_arch = "wasm32")]
+mod dom;
+#[cfg(target_arch = "wasm32")]
+mod net;
+#[cfg(target_arch = "wasm32")]
+mod render;
+#[cfg(target_arch = "wasm32")]
+mod start;

@@ -1,0 +1,156 @@
+//! The wasm entry point: finds the page's elements, derives the WebSocket URL from the
+//! page's location ([`crate::address`]), and wires every event handler to the running
+//! [`App`].
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
+use web_sys::{Event, EventTarget, KeyboardEvent};
+
+use crate::address::ws_url;
+use crate::app::{App, NAME_KEY, install, with_app};
+use crate::dom::{Ui, text};
+
+/// How often the clock ticks (reconnect countdown, post retries), in milliseconds.
+const TICK_MS: i32 = 250;
+
+/// Runs when the module is loaded.
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("tuitalk: {info}").into());
+    }));
+    let ui = match Ui::find() {
+        Ok(ui) => ui,
+        Err(error) => {
+            web_sys::console::error_1(&format!("tuitalk: {error}").into());
+            return;
+        }
+    };
+    let location = ui.window.location();
+    let url = ws_url(
+        &location.protocol().unwrap_or_default(),
+        &location.host().unwrap_or_default(),
+        &location.search().unwrap_or_default(),
+    );
+    if let Ok(Some(storage)) = ui.window.local_storage()
+        && let Ok(Some(name)) = storage.get_item(NAME_KEY)
+        && ui.login_name.value().is_empty()
+    {
+        ui.login_name.set_value(&name);
+    }
+    text(&ui.login_error, "");
+    let seed = seed(&ui);
+    wire(&ui);
+    install(App::new(ui, url, seed));
+    with_app(App::resume_saved);
+}
+
+/// A seed for post ids and jitter from the browser's cryptographic generator (the clock
+/// as a fallback).
+fn seed(ui: &Ui) -> u64 {
+    let mut bytes = [0u8; 8];
+    match ui.window.crypto() {
+        Ok(crypto) if crypto.get_random_values_with_u8_array(&mut bytes).is_ok() => {
+            u64::from_le_bytes(bytes)
+        }
+        _ => (js_sys::Date::now() * 1000.0) as u64 ^ (js_sys::Math::random() * 1e15) as u64,
+    }
+}
+
+/// Calls `handler` for every `kind` event on `target`, for the page's lifetime.
+fn listen(target: &EventTarget, kind: &str, handler: impl FnMut(Event) + 'static) {
+    let closure = Closure::<dyn FnMut(Event)>::new(handler);
+    let _ = target.add_event_listener_with_callback(kind, closure.as_ref().unchecked_ref());
+    // The page owns its handlers until it goes away.
+    closure.forget();
+}
+
+/// A form's submit runs `action` instead of navigating.
+fn on_submit(form: &EventTarget, action: fn(&mut App)) {
+    listen(form, "submit", move |event| {
+        event.prevent_default();
+        with_app(action);
+    });
+}
+
+fn on_click(target: &EventTarget, action: fn(&mut App)) {
+    listen(target, "click", move |_| with_app(action));
+}
+
+fn wire(ui: &Ui) {
+    on_submit(&ui.login_form, App::login);
+    on_submit(&ui.composer, App::submit_composer);
+    on_submit(&ui.join_form, App::join_from_form);
+    on_submit(&ui.rename_form, App::rename_from_form);
+    on_click(&ui.leave, App::leave);
+    on_click(&ui.older, App::fetch_older);
+    on_click(&ui.banner_retry, App::reconnect_now);
+    on_click(&ui.people_toggle, App::toggle_people);
+    listen(&ui.log_wrap, "scroll", |_| with_app(App::scrolled));
+    // One handler for every room button, present and future.
+    listen(&ui.room_list, "click", |event| {
+        let room = event
+            .target()
+            .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+            .and_then(|element| element.closest("button[data-room]").ok().flatten())
+            .and_then(|button| button.get_attribute("data-room"));
+        if let Some(room) = room {
+            with_app(|app| {
+                app.switch_to(&room);
+                let _ = app.ui().composer_input.focus();
+            });
+        }
+    });
+    listen(&ui.composer_input, "keydown", |event| {
+        let Some(key) = event.dyn_ref::<KeyboardEvent>() else {
+            return;
+        };
+        let plain = !(key.shift_key() || key.alt_key() || key.ctrl_key() || key.meta_key());
+        let handled = match (key.key().as_str(), key.alt_key()) {
+            // Enter sends (not while an input method composes); Shift+Enter is a new line.
+            ("Enter", _) if plain && !key.is_composing() => {
+                with_app(App::submit_composer);
+                true
+            }
+            ("ArrowUp", true) => {
+                with_app(|app| app.switch_by(-1));
+                true
+            }
+            ("ArrowDown", true) => {
+                with_app(|app| app.switch_by(1));
+                true
+            }
+            ("PageUp", _) => {
+                with_app(|app| app.scroll_pages(-1.0));
+                true
+            }
+            ("PageDown", _) => {
+                with_app(|app| app.scroll_pages(1.0));
+                true
+            }
+            _ => false,
+        };
+        if handled {
+            event.prevent_default();
+        }
+    });
+    listen(&ui.document, "keydown", |event| {
+        if event
+            .dyn_ref::<KeyboardEvent>()
+            .is_some_and(|key| key.key() == "Escape")
+        {
+            with_app(App::escape);
+        }
+    });
+    // Back online (a phone leaving a tunnel): try now rather than when the backoff says.
+    listen(&ui.window, "online", |_| with_app(App::reconnect_now));
+    let tick = Closure::<dyn FnMut()>::new(|| with_app(App::tick));
+    let _ = ui
+        .window
+        .set_interval_with_callback_and_timeout_and_arguments_0(
+            tick.as_ref().unchecked_ref(),
+            TICK_MS,
+        );
+    tick.forget();
+}
