@@ -188,16 +188,28 @@ cmd_drill() {
   ((DRILL_FAILED == 0)) || die "$DRILL_FAILED drill(s) failed"
 }
 
+# Copies the lab's logs to $TUITALK_HOSTS_LOGS (default /tmp/tuitalk-hosts-logs), which
+# `down` leaves alone.
+keep_logs() {
+  local dest=${TUITALK_HOSTS_LOGS:-/tmp/tuitalk-hosts-logs}
+  [[ -d $STATE/log ]] || return 0
+  rm -rf "$dest"
+  cp -r "$STATE/log" "$dest"
+  say "logs kept in $dest"
+}
+
 # The whole proof, from nothing to nothing: what CI runs.
 cmd_all() {
   need_root
   local t0=$SECONDS t
-  trap 'cmd_down >/dev/null 2>&1 || true' EXIT
+  # Whatever happens, the logs are kept (ansible, consoles, drills) and the lab removed.
+  trap 'keep_logs; cmd_down >/dev/null 2>&1 || true' EXIT
   t=$SECONDS; "$ROOT/scripts/build-static.sh"; local t_build=$((SECONDS - t))
   t=$SECONDS; ensure_packages; image_build; local t_image=$((SECONDS - t))
   t=$SECONDS; cmd_up; local t_up=$((SECONDS - t))
   t=$SECONDS; cmd_deploy; local t_deploy=$((SECONDS - t))
   t=$SECONDS; cmd_drill; local t_drill=$((SECONDS - t))
+  keep_logs
   t=$SECONDS; cmd_down; trap - EXIT; local t_down=$((SECONDS - t))
   printf '{"step":"all","build_s":%s,"image_s":%s,"up_s":%s,"deploy_s":%s,"drill_s":%s,"down_s":%s,"total_s":%s}\n' \
     "$t_build" "$t_image" "$t_up" "$t_deploy" "$t_drill" "$t_down" "$((SECONDS - t0))"
