@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Failover drills of the 12-host lab, sourced by lab/hosts (not run on its own).
 #
 # Each drill runs tuitalk-load through the floating IP (receivers and senders over four
@@ -204,6 +205,8 @@ cmd_all() {
   local t0=$SECONDS t
   # Whatever happens, the logs are kept (ansible, consoles, drills) and the lab removed.
   trap 'keep_logs; cmd_down >/dev/null 2>&1 || true' EXIT
+  # Whatever an earlier run left (a stopped session leaves namespaces, links, mounts).
+  cmd_down >/dev/null 2>&1
   t=$SECONDS; "$ROOT/scripts/build-static.sh"; local t_build=$((SECONDS - t))
   t=$SECONDS; ensure_packages; image_build; local t_image=$((SECONDS - t))
   t=$SECONDS; cmd_up; local t_up=$((SECONDS - t))

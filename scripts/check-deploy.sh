@@ -50,7 +50,8 @@ for inventory in lab vagrant vagrant-small production; do
   sizes=$(cd ansible && ansible-inventory -i "inventories/$inventory" --list | python3 -c '
 import json, sys
 inv = json.load(sys.stdin)
-print(" ".join(f"{g}={len(inv.get(g, {}).get(\"hosts\", []))}" for g in ("loadbalancer", "backend", "redis", "postgresql")))')
+sizes = {g: len(inv.get(g, {}).get("hosts", [])) for g in ("loadbalancer", "backend", "redis", "postgresql")}
+print(" ".join(f"{g}={n}" for g, n in sizes.items()))')
   case $inventory in
     vagrant-small) want="loadbalancer=1 backend=2 redis=3 postgresql=1" ;;
     *) want="loadbalancer=2 backend=3 redis=6 postgresql=1" ;;
