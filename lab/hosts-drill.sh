@@ -1,15 +1,17 @@
 # shellcheck shell=bash
 # Failover drills of the 12-host lab, sourced by lab/hosts (not run on its own).
 #
-# Each drill runs tuitalk-load through the floating IP (receivers and senders over four
-# rooms; they reconnect with backoff, resume and re-send like real clients), breaks one
-# host a few seconds in, and passes only when tuitalk-load reports every acknowledged
-# post delivered to every receiver exactly once, in order (exit 0: 0 lost, 0 duplicated,
-# 0 out of order, nothing unacknowledged). It prints one JSON line with the outage
-# figures: the longest time a receiver went without a delivery while posts went on
-# (delivery_gap_ms.max), reconnections, and what the drill timed itself (how long the
-# floating IP or the Redis failover took). The broken host is booted again afterwards
-# and the drill waits until the cluster is whole before the next one.
+# Five drills: crash a backend host, crash a Redis master's host, crash the active load
+# balancer, stop the active load balancer, restart every backend one at a time (the
+# upgrade path). Each runs tuitalk-load through the floating IP (receivers and senders
+# over four rooms; they reconnect with backoff, resume and re-send like real clients),
+# breaks something a few seconds in, and passes only when tuitalk-load reports every
+# acknowledged post delivered to every receiver exactly once, in order (exit 0: 0 lost,
+# 0 duplicated, 0 out of order, nothing unacknowledged). It prints one JSON line with
+# the outage figures: the longest time a receiver went without a delivery while posts
+# went on (outage_max_ms, from delivery_gap_ms), reconnections, and what the drill timed
+# itself (how long the floating IP or the Redis failover took). A broken host is booted
+# again afterwards and the drill waits until the cluster is whole before the next one.
 
 # The load of every drill. 6 senders at 90 posts/s in all (15 per sender per second).
 DRILL_SECONDS=${TUITALK_DRILL_SECONDS:-30}
@@ -62,9 +64,10 @@ backend_connections() {
 
 LOAD_PID=""
 LOAD_OUT=""
+# $1 the drill's name, $2 seconds of sending (default DRILL_SECONDS).
 load_start() {
   LOAD_OUT=$STATE/log/drill-$1.json
-  "$LOAD" "${DRILL_LOAD_ARGS[@]}" --duration "$DRILL_SECONDS" >"$LOAD_OUT" 2>"$LOAD_OUT.stderr" &
+  "$LOAD" "${DRILL_LOAD_ARGS[@]}" --duration "${2:-$DRILL_SECONDS}" >"$LOAD_OUT" 2>"$LOAD_OUT.stderr" &
   LOAD_PID=$!
 }
 
@@ -176,6 +179,23 @@ drill_lb() {
   restore "$active"
 }
 
+# An upgrade's restart: ansible/rolling-restart.yml restarts the backends one at a time
+# (each drains: its clients are told to reconnect elsewhere) and waits for each /readyz.
+drill_rolling() {
+  say "drill rolling: restart every backend, one at a time (rolling-restart.yml), under load"
+  load_start rolling 60
+  sleep "$DRILL_BREAK_AFTER"
+  local t0 took rc=0
+  t0=$(now_s)
+  (cd "$ROOT/ansible" && ANSIBLE_FORCE_COLOR=0 ansible-playbook -i inventories/lab rolling-restart.yml) \
+    >"$STATE/log/ansible-rolling.log" 2>&1 || rc=$?
+  took=$(elapsed_since "$t0")
+  ((rc == 0)) || { say "rolling-restart.yml failed (log: $STATE/log/ansible-rolling.log)"; DRILL_FAILED=$((DRILL_FAILED + 1)); }
+  say "every backend restarted in ${took} s"
+  load_finish rolling "\"restarted\":$(group_hosts backend | wc -l),\"rolling_restart_s\":$took"
+  wait_until 60 cluster_whole
+}
+
 cmd_drill() {
   need_root
   [[ -x $LOAD ]] || die "no $LOAD: run scripts/build-static.sh (or set TUITALK_LOAD_BIN)"
@@ -185,6 +205,7 @@ cmd_drill() {
   drill_redis
   drill_lb crash
   drill_lb stop
+  drill_rolling
   say "drills done in $((SECONDS - started)) s: $DRILL_FAILED failed"
   ((DRILL_FAILED == 0)) || die "$DRILL_FAILED drill(s) failed"
 }

@@ -11,7 +11,10 @@ log() { printf '\n== %s\n' "$*"; }
 
 log "installing system packages"
 export DEBIAN_FRONTEND=noninteractive
-packages=(tmux sqlite3 ca-certificates postgresql redis-server redis-tools nginx-light)
+packages=(tmux sqlite3 ca-certificates postgresql redis-server redis-tools nginx-light
+  # the deployment: scripts/check-deploy.sh and lab/hosts
+  ansible ansible-lint vagrant shellcheck python3-venv systemd systemd-container debootstrap
+  apt-cacher-ng musl-tools openssh-client iproute2 curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -53,3 +56,12 @@ cargo test --workspace --locked --no-fail-fast
 
 log "end-to-end checks on the whole lab through nginx (lab/check)"
 lab/check
+
+log "deployment checks: ansible-lint, syntax, unit exposure, Vagrantfile, Terraform (scripts/check-deploy.sh)"
+scripts/check-deploy.sh
+
+# Builds the static binaries, boots twelve Debian containers, deploys them with
+# ansible/site.yml (twice: the second run must change nothing), runs the failover drills
+# through the floating IP, and removes everything it made.
+log "the 12-host lab: the playbook for real, then failover drills (lab/hosts all)"
+lab/hosts all
