@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # Failover drills of the 12-host lab, sourced by lab/hosts (not run on its own).
 #
-# Five drills: crash a backend host, crash a Redis master's host, crash the active load
-# balancer, stop the active load balancer, restart every backend one at a time (the
-# upgrade path). Each runs tuitalk-load through the floating IP (receivers and senders
+# Six drills: crash a backend host, crash a Redis master's host, crash the active load
+# balancer, stop the active load balancer, stop nginx on the active load balancer (the
+# vrrp_script moves the floating IP), restart every backend one at a time (the upgrade
+# path). Each runs tuitalk-load through the floating IP (receivers and senders
 # over four rooms; they reconnect with backoff, resume and re-send like real clients),
 # breaks something a few seconds in, and passes only when tuitalk-load reports every
 # acknowledged post delivered to every receiver exactly once, in order (exit 0: 0 lost,
@@ -179,6 +180,30 @@ drill_lb() {
   restore "$active"
 }
 
+# nginx stops on the active load balancer while its host stays up: keepalived's
+# vrrp_script (/readyz through the local nginx) fails, the priority drops, the peer takes
+# the floating IP.
+drill_lb_nginx() {
+  local active
+  active=$(vip_holder)
+  [[ $active != none ]] || die "nobody holds the floating IP"
+  say "drill lb-nginx: stop nginx on the active load balancer ($active), under load"
+  load_start lb-nginx
+  sleep "$DRILL_BREAK_AFTER"
+  local t0 moved=null
+  t0=$(now_s)
+  ssh_host "$active" systemctl stop nginx
+  local deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
+    vip_on_other_than "$active" && { moved=$(elapsed_since "$t0"); break; }
+    sleep 0.05
+  done
+  say "floating IP on $(vip_holder) after ${moved} s"
+  load_finish lb-nginx "\"nginx_stopped_on\":\"$active\",\"floating_ip_to\":\"$(vip_holder)\",\"floating_ip_moved_after_s\":$moved"
+  ssh_host "$active" systemctl start nginx
+  wait_until 60 cluster_whole
+}
+
 # An upgrade's restart: ansible/rolling-restart.yml restarts the backends one at a time
 # (each drains: its clients are told to reconnect elsewhere) and waits for each /readyz.
 drill_rolling() {
@@ -205,6 +230,7 @@ cmd_drill() {
   drill_redis
   drill_lb crash
   drill_lb stop
+  drill_lb_nginx
   drill_rolling
   say "drills done in $((SECONDS - started)) s: $DRILL_FAILED failed"
   ((DRILL_FAILED == 0)) || die "$DRILL_FAILED drill(s) failed"

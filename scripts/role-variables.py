@@ -39,10 +39,10 @@ def variables(role):
         top = re.match(r"^(\w+):", line)
         if required or top:
             name = (required or top).group(1)
-            doc = " ".join(comment) or shared
+            own = " ".join(comment)
             default = None if required else flow(values[name])
-            out.append((name, default, doc))
-            comment, shared = [], doc
+            out.append((name, default, own or ("(see the row above)" if shared else "")))
+            comment, shared = [], own or shared
         elif line.startswith("#"):
             comment.append(line.lstrip("#").strip())
         elif not line.strip():
