@@ -13,7 +13,10 @@ log "installing system packages"
 export DEBIAN_FRONTEND=noninteractive
 # chromium and the fonts: the web client's browser tests (emoji included in screenshots).
 packages=(tmux sqlite3 ca-certificates postgresql redis-server redis-tools nginx-light
-  chromium fonts-dejavu-core fonts-noto-color-emoji)
+  chromium fonts-dejavu-core fonts-noto-color-emoji
+  # the deployment: scripts/check-deploy.sh and lab/hosts
+  ansible ansible-lint vagrant shellcheck python3-venv systemd systemd-container debootstrap
+  apt-cacher-ng musl-tools openssh-client iproute2 curl)
 missing=()
 # Node.js and npm run the browser tests' driver (Playwright). This machine kind ships
 # Node.js 20; Debian's own nodejs (18) is only a fallback when there is none at all.
@@ -76,3 +79,12 @@ lab/check
 
 log "failover drills under load (lab/drill all)"
 lab/drill all
+
+log "deployment checks: ansible-lint, syntax, unit exposure, Vagrantfile, Terraform (scripts/check-deploy.sh)"
+scripts/check-deploy.sh
+
+# Builds the static binaries, boots twelve Debian containers, deploys them with
+# ansible/site.yml (twice: the second run must change nothing), runs the failover drills
+# through the floating IP, and removes everything it made.
+log "the 12-host lab: the playbook for real, then failover drills (lab/hosts all)"
+lab/hosts all
