@@ -221,17 +221,24 @@ drill_rolling() {
   wait_until 60 cluster_whole
 }
 
+# $@: the drills to run (backend redis lb-crash lb-stop lb-nginx rolling); all by default.
 cmd_drill() {
   need_root
   [[ -x $LOAD ]] || die "no $LOAD: run scripts/build-static.sh (or set TUITALK_LOAD_BIN)"
   wait_until 60 cluster_whole
-  local started=$SECONDS
-  drill_backend
-  drill_redis
-  drill_lb crash
-  drill_lb stop
-  drill_lb_nginx
-  drill_rolling
+  local started=$SECONDS drill
+  (($#)) || set -- backend redis lb-crash lb-stop lb-nginx rolling
+  for drill in "$@"; do
+    case $drill in
+      backend) drill_backend ;;
+      redis) drill_redis ;;
+      lb-crash) drill_lb crash ;;
+      lb-stop) drill_lb stop ;;
+      lb-nginx) drill_lb_nginx ;;
+      rolling) drill_rolling ;;
+      *) die "unknown drill '$drill' (backend, redis, lb-crash, lb-stop, lb-nginx, rolling)" ;;
+    esac
+  done
   say "drills done in $((SECONDS - started)) s: $DRILL_FAILED failed"
   ((DRILL_FAILED == 0)) || die "$DRILL_FAILED drill(s) failed"
 }
