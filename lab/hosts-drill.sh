@@ -1,10 +1,10 @@
 # shellcheck shell=bash
 # Failover drills of the 12-host lab, sourced by lab/hosts (not run on its own).
 #
-# Six drills: crash a backend host, crash a Redis master's host, crash the active load
+# Seven drills: crash a backend host, crash a Redis master's host, crash the active load
 # balancer, stop the active load balancer, stop nginx on the active load balancer (the
-# vrrp_script moves the floating IP), restart every backend one at a time (the upgrade
-# path). Each runs tuitalk-load through the floating IP (receivers and senders
+# vrrp_script moves the floating IP), restart PostgreSQL, restart every backend one at a
+# time (the upgrade path). Each runs tuitalk-load through the floating IP (receivers and senders
 # over four rooms; they reconnect with backoff, resume and re-send like real clients),
 # breaks something a few seconds in, and passes only when tuitalk-load reports every
 # acknowledged post delivered to every receiver exactly once, in order (exit 0: 0 lost,
@@ -51,6 +51,7 @@ vip_on_other_than() { local holder; holder=$(vip_holder); [[ $holder != none && 
 # every load balancer's nginx passes the check, the floating IP held by one of them.
 cluster_whole() {
   local name
+  require_bridge
   for name in $(group_hosts backend); do backend_ready "$name" || return 1; done
   redis_cluster_ok || return 1
   for name in $(group_hosts loadbalancer); do lb_ready "$name" || return 1; done
@@ -204,6 +205,23 @@ drill_lb_nginx() {
   wait_until 60 cluster_whole
 }
 
+# PostgreSQL restarts (systemctl restart) under load: posts pause (clients keep them in
+# their outbox and retry), then every one is stored once.
+drill_pg_restart() {
+  local pg
+  pg=$(group_hosts postgresql | head -n 1)
+  say "drill pg-restart: restart PostgreSQL on $pg, under load"
+  load_start pg-restart
+  sleep "$DRILL_BREAK_AFTER"
+  local t0 took
+  t0=$(now_s)
+  ssh_host "$pg" systemctl restart postgresql
+  took=$(elapsed_since "$t0")
+  say "PostgreSQL restarted in ${took} s"
+  load_finish pg-restart "\"restarted\":\"$pg\",\"restart_s\":$took"
+  wait_until 60 cluster_whole
+}
+
 # An upgrade's restart: ansible/rolling-restart.yml restarts the backends one at a time
 # (each drains: its clients are told to reconnect elsewhere) and waits for each /readyz.
 drill_rolling() {
@@ -221,17 +239,26 @@ drill_rolling() {
   wait_until 60 cluster_whole
 }
 
+# $@: the drills to run (backend redis lb-crash lb-stop lb-nginx pg-restart rolling); all
+# by default.
 cmd_drill() {
   need_root
   [[ -x $LOAD ]] || die "no $LOAD: run scripts/build-static.sh (or set TUITALK_LOAD_BIN)"
   wait_until 60 cluster_whole
-  local started=$SECONDS
-  drill_backend
-  drill_redis
-  drill_lb crash
-  drill_lb stop
-  drill_lb_nginx
-  drill_rolling
+  local started=$SECONDS drill
+  (($#)) || set -- backend redis lb-crash lb-stop lb-nginx pg-restart rolling
+  for drill in "$@"; do
+    case $drill in
+      backend) drill_backend ;;
+      redis) drill_redis ;;
+      lb-crash) drill_lb crash ;;
+      lb-stop) drill_lb stop ;;
+      lb-nginx) drill_lb_nginx ;;
+      pg-restart) drill_pg_restart ;;
+      rolling) drill_rolling ;;
+      *) die "unknown drill '$drill' (backend, redis, lb-crash, lb-stop, lb-nginx, pg-restart, rolling)" ;;
+    esac
+  done
   say "drills done in $((SECONDS - started)) s: $DRILL_FAILED failed"
   ((DRILL_FAILED == 0)) || die "$DRILL_FAILED drill(s) failed"
 }
