@@ -22,10 +22,10 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::OptionFuture;
 use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tuitalk_protocol::{
@@ -36,7 +36,7 @@ use tuitalk_protocol::{
 use crate::AppState;
 use crate::broker::BrokerEvent;
 use crate::error::Refusal;
-use crate::hub::{ConnId, Delivery};
+use crate::hub::{ConnId, Delivery, EventReceiver, EventSender, event_queue};
 use crate::ops;
 use crate::session::{Decision, Session, decide};
 use crate::store::commit::PostResult;
@@ -111,7 +111,7 @@ pub async fn serve(
         tracing::debug!("connected");
         let send_queue = state.config.limits.send_queue;
         let slow = CancellationToken::new();
-        let (events_tx, events_rx) = mpsc::channel(send_queue);
+        let (events_tx, events_rx) = event_queue(send_queue);
         let mut connection = Connection::new(state, conn_id, sink, slow, events_tx);
         connection.run(&mut stream, events_rx).await;
         Box::pin(connection.cleanup()).await;
@@ -210,9 +210,11 @@ struct Connection {
     sink: tokio::sync::Mutex<SplitSink<WebSocket, Message>>,
     slow: CancellationToken,
     /// The hub queue's sender until the connection registers with the hub at `hello`.
-    events_tx: Option<mpsc::Sender<Arc<Delivery>>>,
+    events_tx: Option<EventSender>,
     session: Option<Session>,
-    pending: FuturesOrdered<AckFuture>,
+    /// Posts awaiting their outcome, in arrival order; allocated while there are any, so
+    /// a connection that does not post carries none.
+    pending: Option<FuturesOrdered<AckFuture>>,
     limiter: DefaultDirectRateLimiter,
     errors: ErrorWindow,
     last_seen: Instant,
@@ -250,7 +252,7 @@ impl Connection {
         conn_id: ConnId,
         sink: SplitSink<WebSocket, Message>,
         slow: CancellationToken,
-        events_tx: mpsc::Sender<Arc<Delivery>>,
+        events_tx: EventSender,
     ) -> Self {
         let rate = NonZeroU32::new(state.config.limits.posts_per_second).unwrap_or(NonZeroU32::MIN);
         Self {
@@ -259,7 +261,7 @@ impl Connection {
             slow,
             events_tx: Some(events_tx),
             session: None,
-            pending: FuturesOrdered::new(),
+            pending: None,
             limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(rate)),
             errors: ErrorWindow {
                 started: Instant::now(),
@@ -274,19 +276,17 @@ impl Connection {
     ///
     /// Command handling, post answers, gap repair and shutdown run in futures of their
     /// own (boxed while they run), so an idle connection's task stays small.
-    async fn run(
-        &mut self,
-        stream: &mut SplitStream<WebSocket>,
-        mut events: mpsc::Receiver<Arc<Delivery>>,
-    ) {
+    async fn run(&mut self, stream: &mut SplitStream<WebSocket>, events: EventReceiver) {
         let limits = &self.state.config.limits;
-        let hello_deadline = tokio::time::sleep(Duration::from_millis(limits.hello_timeout_ms));
-        tokio::pin!(hello_deadline);
+        // One timer: the hello deadline until the session exists, then the ping interval.
+        let timer = tokio::time::sleep(Duration::from_millis(limits.hello_timeout_ms));
+        tokio::pin!(timer);
         let ping_every = Duration::from_millis(limits.ping_interval_ms);
         let idle_after = Duration::from_millis(limits.idle_timeout_ms);
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         let max_pending = limits.send_queue;
+        // One stream for the connection's life: it keeps its place in the queue's waiting
+        // list instead of registering anew for every event.
+        let mut deliveries = events.stream();
         let shutdown = self.state.shutdown.clone();
         let slow = self.slow.clone();
         loop {
@@ -294,14 +294,27 @@ impl Connection {
                 biased;
                 () = slow.cancelled() => Err(Stop),
                 () = shutdown.cancelled() => Box::pin(self.shut_down()).await,
-                () = &mut hello_deadline, if self.session.is_none() => {
-                    tracing::info!("no hello in time");
-                    self.close(CloseCode::HELLO_TIMEOUT, "hello_timeout").await
+                () = &mut timer => {
+                    timer.as_mut().reset(tokio::time::Instant::now() + ping_every);
+                    if self.session.is_none() {
+                        tracing::info!("no hello in time");
+                        self.close(CloseCode::HELLO_TIMEOUT, "hello_timeout").await
+                    } else if self.last_seen.elapsed() > idle_after {
+                        tracing::info!("idle timeout");
+                        self.close(CloseCode::IDLE_TIMEOUT, "idle_timeout").await
+                    } else {
+                        self.push(Outbound::Ping).await
+                    }
                 }
-                Some((room, id, outcome)) = self.pending.next(), if !self.pending.is_empty() => {
+                Some(Some((room, id, outcome))) = OptionFuture::from(
+                    self.pending.as_mut().map(StreamExt::next)
+                ), if self.pending_len() > 0 => {
+                    if self.pending_len() == 0 {
+                        self.pending = None;
+                    }
                     Box::pin(self.answer_post(room, id, outcome)).await
                 }
-                Some(delivery) = events.recv() => {
+                Some(delivery) = deliveries.next() => {
                     // Everything already queued goes out in the same burst, then one flush.
                     // Events come in runs (a stored batch, a burst from Redis): when this
                     // one came alone, let the producer finish its run first, so one write
@@ -319,15 +332,7 @@ impl Connection {
                     }
                     step
                 }
-                _ = ping.tick() => {
-                    if self.last_seen.elapsed() > idle_after {
-                        tracing::info!("idle timeout");
-                        self.close(CloseCode::IDLE_TIMEOUT, "idle_timeout").await
-                    } else {
-                        self.push(Outbound::Ping).await
-                    }
-                }
-                frame = stream.next(), if self.pending.len() < max_pending => {
+                frame = stream.next(), if self.pending_len() < max_pending => {
                     Box::pin(self.on_frame(frame)).await
                 }
             };
@@ -337,9 +342,16 @@ impl Connection {
         }
     }
 
+    /// How many posts await their outcome.
+    fn pending_len(&self) -> usize {
+        self.pending.as_ref().map_or(0, FuturesOrdered::len)
+    }
+
     /// Graceful shutdown: acknowledge in-flight posts, then close with 1012.
     async fn shut_down(&mut self) -> Result<(), Stop> {
-        while let Some((room, id, outcome)) = self.pending.next().await {
+        while let Some(pending) = self.pending.as_mut()
+            && let Some((room, id, outcome)) = pending.next().await
+        {
             self.answer_post(room, id, outcome).await?;
         }
         self.close(CloseCode::SERVICE_RESTART, "service restart: reconnect")
@@ -833,10 +845,12 @@ impl Connection {
             ts: now_ms(),
         };
         let receipt = self.state.committer.submit(post).await?;
-        self.pending.push_back(Box::pin(async move {
-            let outcome = receipt.outcome().await;
-            (room, id, outcome)
-        }));
+        self.pending
+            .get_or_insert_with(FuturesOrdered::new)
+            .push_back(Box::pin(async move {
+                let outcome = receipt.outcome().await;
+                (room, id, outcome)
+            }));
         Ok(Ok(()))
     }
 

@@ -5,13 +5,16 @@
 //! connection's bounded queue with `try_send`. A full queue means the connection reads
 //! too slowly: it is marked dead and its slow-consumer token fires, which closes it with
 //! 4000; the hub never waits for a connection and never buffers more than the queue.
+//!
+//! The queue is a `flume` channel: its buffer is allocated only when events are queued
+//! (a `tokio::sync::mpsc` channel allocates cache-padded state and a first block of slots
+//! up front), which matters with thousands of idle connections (docs/benchmarks.md).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tuitalk_protocol::{Seq, ServerEvent, encode_event};
 
@@ -46,12 +49,23 @@ pub enum Delivery {
     },
 }
 
+/// The sending half of a connection's event queue, held by the hub.
+pub type EventSender = flume::Sender<Arc<Delivery>>;
+
+/// The receiving half of a connection's event queue, read by the connection's task.
+pub type EventReceiver = flume::Receiver<Arc<Delivery>>;
+
+/// A connection's event queue holding at most `capacity` events (`limits.send_queue`).
+pub fn event_queue(capacity: usize) -> (EventSender, EventReceiver) {
+    flume::bounded(capacity.max(1))
+}
+
 /// What the hub keeps per connection.
 #[derive(Debug)]
 struct Conn {
     user_id: String,
     rooms: HashSet<String>,
-    queue: mpsc::Sender<Arc<Delivery>>,
+    queue: EventSender,
     slow: CancellationToken,
     dead: bool,
 }
@@ -90,13 +104,7 @@ impl Hub {
 
     /// Registers an authenticated connection of `user_id`. Events go to `queue`; when it
     /// overflows, `slow` is cancelled.
-    pub fn register(
-        &self,
-        id: ConnId,
-        user_id: &str,
-        queue: mpsc::Sender<Arc<Delivery>>,
-        slow: CancellationToken,
-    ) {
+    pub fn register(&self, id: ConnId, user_id: &str, queue: EventSender, slow: CancellationToken) {
         self.lock().conns.insert(
             id,
             Conn {
@@ -274,12 +282,12 @@ impl Hub {
         }
         match conn.queue.try_send(delivery) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(flume::TrySendError::Full(_)) => {
                 tracing::info!(user_id = %conn.user_id, "slow consumer: queue full, closing");
                 conn.dead = true;
                 conn.slow.cancel();
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => conn.dead = true,
+            Err(flume::TrySendError::Disconnected(_)) => conn.dead = true,
         }
     }
 }
@@ -304,7 +312,7 @@ mod tests {
     #[test]
     fn full_queue_marks_slow_consumer_and_stops_offering() {
         let hub = Hub::new();
-        let (tx, mut rx) = mpsc::channel(2);
+        let (tx, rx) = event_queue(2);
         let slow = CancellationToken::new();
         hub.register(1, "u", tx, slow.clone());
         assert!(hub.join(1, "r"));
@@ -336,7 +344,7 @@ mod tests {
             (3, "c", vec!["z"]),
             (4, "a", vec![]),
         ] {
-            let (tx, rx) = mpsc::channel(8);
+            let (tx, rx) = event_queue(8);
             hub.register(id, user, tx, CancellationToken::new());
             for room in rooms {
                 hub.join(id, room);
@@ -350,7 +358,7 @@ mod tests {
             rooms: vec!["x".into(), "y".into()],
         });
         let got: Vec<Option<String>> = rxs
-            .iter_mut()
+            .iter()
             .map(|rx| {
                 rx.try_recv().ok().map(|d| match &*d {
                     Delivery::Direct { frame } => frame.as_str().to_owned(),

@@ -306,10 +306,9 @@ impl RoomWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::Delivery;
+    use crate::hub::{Delivery, EventReceiver, event_queue};
     use crate::store::NewPost;
     use crate::store::sqlite::SqliteStore;
-    use tokio::sync::mpsc;
     use tuitalk_protocol::ChatMessage;
 
     fn message(room: &str, seq: Seq) -> BrokerEvent {
@@ -324,7 +323,7 @@ mod tests {
         })
     }
 
-    fn seqs(rx: &mut mpsc::Receiver<Arc<Delivery>>) -> Vec<Seq> {
+    fn seqs(rx: &mut EventReceiver) -> Vec<Seq> {
         let mut out = Vec::new();
         while let Ok(d) = rx.try_recv() {
             if let Delivery::Message { seq, .. } = &*d {
@@ -340,7 +339,7 @@ mod tests {
         store: Arc<dyn Store>,
         author: String,
         hub: Arc<Hub>,
-        rx: mpsc::Receiver<Arc<Delivery>>,
+        rx: EventReceiver,
     }
 
     impl Fixture {
@@ -353,7 +352,7 @@ mod tests {
             );
             let author = store.create_guest("ada").await.expect("guest").user_id;
             let hub = Arc::new(Hub::new());
-            let (tx, rx) = mpsc::channel(64);
+            let (tx, rx) = event_queue(64);
             hub.register(1, "u", tx, CancellationToken::new());
             hub.join(1, "r");
             Self {
