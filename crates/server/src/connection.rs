@@ -15,7 +15,6 @@
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -276,7 +275,7 @@ impl Connection {
     ///
     /// Command handling, post answers, gap repair and shutdown run in futures of their
     /// own (boxed while they run), so an idle connection's task stays small.
-    async fn run(&mut self, stream: &mut SplitStream<WebSocket>, events: EventReceiver) {
+    async fn run(&mut self, stream: &mut SplitStream<WebSocket>, mut events: EventReceiver) {
         let limits = &self.state.config.limits;
         // One timer: the hello deadline until the session exists, then the ping interval.
         let timer = tokio::time::sleep(Duration::from_millis(limits.hello_timeout_ms));
@@ -284,9 +283,6 @@ impl Connection {
         let ping_every = Duration::from_millis(limits.ping_interval_ms);
         let idle_after = Duration::from_millis(limits.idle_timeout_ms);
         let max_pending = limits.send_queue;
-        // One stream for the connection's life: it keeps its place in the queue's waiting
-        // list instead of registering anew for every event.
-        let mut deliveries = events.stream();
         let shutdown = self.state.shutdown.clone();
         let slow = self.slow.clone();
         loop {
@@ -314,7 +310,7 @@ impl Connection {
                     }
                     Box::pin(self.answer_post(room, id, outcome)).await
                 }
-                Some(delivery) = deliveries.next() => {
+                Some(delivery) = events.recv() => {
                     // Everything already queued goes out in the same burst, then one flush.
                     // Events come in runs (a stored batch, a burst from Redis): when this
                     // one came alone, let the producer finish its run first, so one write

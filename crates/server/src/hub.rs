@@ -5,16 +5,13 @@
 //! connection's bounded queue with `try_send`. A full queue means the connection reads
 //! too slowly: it is marked dead and its slow-consumer token fires, which closes it with
 //! 4000; the hub never waits for a connection and never buffers more than the queue.
-//!
-//! The queue is a `flume` channel: its buffer is allocated only when events are queued
-//! (a `tokio::sync::mpsc` channel allocates cache-padded state and a first block of slots
-//! up front), which matters with thousands of idle connections (docs/benchmarks.md).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tuitalk_protocol::{Seq, ServerEvent, encode_event};
 
@@ -50,14 +47,20 @@ pub enum Delivery {
 }
 
 /// The sending half of a connection's event queue, held by the hub.
-pub type EventSender = flume::Sender<Arc<Delivery>>;
+pub type EventSender = mpsc::Sender<Arc<Delivery>>;
 
 /// The receiving half of a connection's event queue, read by the connection's task.
-pub type EventReceiver = flume::Receiver<Arc<Delivery>>;
+pub type EventReceiver = mpsc::Receiver<Arc<Delivery>>;
 
 /// A connection's event queue holding at most `capacity` events (`limits.send_queue`).
+///
+/// A `tokio::sync::mpsc` channel: about 800 bytes per connection even when idle (its
+/// state is cache-padded and its first block of slots is allocated up front). A `flume`
+/// channel, which allocates lazily, saved about 1 KiB per idle connection but cost 5-10 %
+/// more backend CPU per delivery in the fan-out benchmark (two mutex operations per
+/// event); measured 2026-12-01 (docs/benchmarks.md), not adopted.
 pub fn event_queue(capacity: usize) -> (EventSender, EventReceiver) {
-    flume::bounded(capacity.max(1))
+    mpsc::channel(capacity.max(1))
 }
 
 /// What the hub keeps per connection.
@@ -282,12 +285,12 @@ impl Hub {
         }
         match conn.queue.try_send(delivery) {
             Ok(()) => {}
-            Err(flume::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::info!(user_id = %conn.user_id, "slow consumer: queue full, closing");
                 conn.dead = true;
                 conn.slow.cancel();
             }
-            Err(flume::TrySendError::Disconnected(_)) => conn.dead = true,
+            Err(mpsc::error::TrySendError::Closed(_)) => conn.dead = true,
         }
     }
 }
@@ -312,7 +315,7 @@ mod tests {
     #[test]
     fn full_queue_marks_slow_consumer_and_stops_offering() {
         let hub = Hub::new();
-        let (tx, rx) = event_queue(2);
+        let (tx, mut rx) = event_queue(2);
         let slow = CancellationToken::new();
         hub.register(1, "u", tx, slow.clone());
         assert!(hub.join(1, "r"));
@@ -358,7 +361,7 @@ mod tests {
             rooms: vec!["x".into(), "y".into()],
         });
         let got: Vec<Option<String>> = rxs
-            .iter()
+            .iter_mut()
             .map(|rx| {
                 rx.try_recv().ok().map(|d| match &*d {
                     Delivery::Direct { frame } => frame.as_str().to_owned(),
