@@ -202,7 +202,16 @@ impl PgStore {
             // The statements are prepared once per connection and their plans do not
             // depend on the values: planning each execution anew cost about a fifth of
             // PostgreSQL's CPU under load (docs/benchmarks.md).
-            .options([("plan_cache_mode", "force_generic_plan")]);
+            .options([
+                ("plan_cache_mode", "force_generic_plan"),
+                // Every statement here is meant to use an index. A generic plan is made
+                // once per connection, and one made while a table was still empty (a new
+                // deployment's first minute, before autovacuum's first ANALYZE) read the
+                // whole `message` table for every batch: 1,313 such scans during one
+                // benchmark run (docs/benchmarks.md). Sequential scans are therefore
+                // priced out for the store's sessions.
+                ("enable_seqscan", "off"),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
             .acquire_timeout(acquire_timeout)
