@@ -280,6 +280,7 @@ impl Connection {
         // One timer: the hello deadline until the session exists, then the ping interval.
         let timer = tokio::time::sleep(Duration::from_millis(limits.hello_timeout_ms));
         tokio::pin!(timer);
+        let mut pinging = false;
         let ping_every = Duration::from_millis(limits.ping_interval_ms);
         let idle_after = Duration::from_millis(limits.idle_timeout_ms);
         let max_pending = limits.send_queue;
@@ -334,6 +335,13 @@ impl Connection {
             };
             if step.is_err() || self.flush().await.is_err() {
                 break;
+            }
+            if !pinging && self.session.is_some() {
+                // The hello arrived: from now on the timer paces the pings.
+                pinging = true;
+                timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + ping_every);
             }
         }
     }
