@@ -102,7 +102,7 @@ async fn bench(args: Arc<Args>, url: &str) -> anyhow::Result<()> {
     let mut stores = Vec::new();
     for _ in 0..args.backends {
         stores.push(Arc::new(
-            PgStore::connect(url, 4, Duration::from_secs(5)).await?,
+            PgStore::connect(url, 4, Duration::from_secs(5), Duration::from_secs(30)).await?,
         ));
     }
     let author = stores[0].create_guest("bench").await?.user_id;

@@ -134,6 +134,11 @@ section! {
         /// including reconnecting, before it fails: while PostgreSQL is down, posts are
         /// refused with `unavailable` after about this long instead of hanging.
         acquire_timeout_ms: u64 = 2000,
+        /// The longest (milliseconds) one PostgreSQL statement may run (PostgreSQL's
+        /// `statement_timeout` for the store's sessions; migrations are exempt): a batch
+        /// stuck behind a lock or a stalled disk fails after this long, and its posts are
+        /// refused with `unavailable` and sent again by their clients.
+        statement_timeout_ms: u64 = 5000,
         /// Directory for the server's files (the SQLite database and the generated token
         /// secret); created when missing.
         data_dir: PathBuf = PathBuf::from("./data"),
@@ -451,6 +456,10 @@ impl Config {
         positive("store.max_batch", self.store.max_batch as u64)?;
         positive("store.pool_size", self.store.pool_size.into())?;
         positive("store.acquire_timeout_ms", self.store.acquire_timeout_ms)?;
+        positive(
+            "store.statement_timeout_ms",
+            self.store.statement_timeout_ms,
+        )?;
         if let Some(url) = &self.store.database_url
             && url
                 .expose()

@@ -182,6 +182,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
                     url.expose(),
                     config.store.pool_size,
                     Duration::from_millis(config.store.acquire_timeout_ms),
+                    Duration::from_millis(config.store.statement_timeout_ms),
                 )
                 .await?,
             )

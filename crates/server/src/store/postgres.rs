@@ -190,19 +190,37 @@ enum Plan {
 
 impl PgStore {
     /// Connects to the database at `url` with at most `pool_size` connections, each
-    /// acquisition waiting at most `acquire_timeout`, and applies the migrations. Fails
-    /// when PostgreSQL cannot be reached within the acquire timeout.
+    /// acquisition waiting at most `acquire_timeout` and each statement running at most
+    /// `statement_timeout`, and applies the migrations (on a connection of their own,
+    /// without the statement timeout: a migration may rewrite a large table). Fails when
+    /// PostgreSQL cannot be reached within the acquire timeout.
     pub async fn connect(
         url: &str,
         pool_size: u32,
         acquire_timeout: Duration,
+        statement_timeout: Duration,
     ) -> Result<Self, StoreError> {
+        // Migrations first, without the statement timeout, on a connection of their own.
+        let migrations = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(acquire_timeout)
+            .connect_with(PgConnectOptions::from_str(url)?.application_name("tuitalk-migrate"))
+            .await?;
+        let migrated = sqlx::migrate!("../../sql/postgres").run(&migrations).await;
+        migrations.close().await;
+        migrated?;
+
+        let statement_ms = statement_timeout.as_millis().max(1).to_string();
         let options = PgConnectOptions::from_str(url)?
             .application_name("tuitalk-server")
-            // The statements are prepared once per connection and their plans do not
-            // depend on the values: planning each execution anew cost about a fifth of
-            // PostgreSQL's CPU under load (docs/benchmarks.md).
             .options([
+                // A statement stuck behind a lock (a backend host that died inside a
+                // batch) or a stalled disk fails after this long: its posts are answered
+                // `unavailable` and sent again, instead of hanging with the batch.
+                ("statement_timeout", statement_ms.as_str()),
+                // The statements are prepared once per connection and their plans do not
+                // depend on the values: planning each execution anew cost about a fifth of
+                // PostgreSQL's CPU under load (docs/benchmarks.md).
                 ("plan_cache_mode", "force_generic_plan"),
                 // Every statement here is meant to use an index. A generic plan is made
                 // once per connection, and one made while a table was still empty (a new
@@ -230,7 +248,6 @@ impl PgStore {
             })
             .connect_with(options)
             .await?;
-        sqlx::migrate!("../../sql/postgres").run(&pool).await?;
         Ok(Self { pool })
     }
 

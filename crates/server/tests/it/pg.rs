@@ -15,6 +15,9 @@ use crate::lab;
 /// The acquire timeout the tests give their stores.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1000);
 
+/// The statement timeout the tests give their stores (the server's default).
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// `url` with its database name replaced by `database`.
 fn with_database(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {
@@ -60,7 +63,12 @@ impl TestDb {
 
     /// A store on this database (migrations applied), as one backend would open it.
     pub async fn store(&self) -> PgStore {
-        PgStore::connect(&self.url, 8, ACQUIRE_TIMEOUT)
+        self.store_with_statement_timeout(STATEMENT_TIMEOUT).await
+    }
+
+    /// A store whose statements fail after `timeout`.
+    pub async fn store_with_statement_timeout(&self, timeout: Duration) -> PgStore {
+        PgStore::connect(&self.url, 8, ACQUIRE_TIMEOUT, timeout)
             .await
             .expect("open the PostgreSQL store")
     }

@@ -513,3 +513,59 @@ async fn works_as_a_dyn_store() {
     again.close().await;
     store.close().await;
 }
+
+/// A batch stuck behind a lock that is never released in time (a backend host that died
+/// inside its transaction) fails after `store.statement_timeout_ms` instead of hanging, and
+/// the same posts are stored once the lock is gone (clients send them again).
+#[tokio::test]
+async fn a_batch_stuck_behind_a_lock_fails_after_the_statement_timeout() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let timeout = Duration::from_millis(500);
+    let store = db.store_with_statement_timeout(timeout).await;
+    let ada = store.create_guest("ada").await.expect("guest");
+    store.join(&ada.user_id, "r").await.expect("join");
+    let mut other = db.connection().await;
+    sqlx::query("begin")
+        .execute(&mut other)
+        .await
+        .expect("begin");
+    sqlx::query("select head from room where name = 'r' for update")
+        .execute(&mut other)
+        .await
+        .expect("lock the room");
+
+    let started = std::time::Instant::now();
+    let stuck = tokio::time::timeout(
+        Duration::from_secs(10),
+        store.append_batch(vec![post(&ada.user_id, "r", "p1", "hello")]),
+    )
+    .await
+    .expect("the batch fails instead of waiting for the lock");
+    let waited = started.elapsed();
+    let Err(StoreError::Database(sqlx::Error::Database(err))) = stuck else {
+        panic!("expected a database error, got {stuck:?}");
+    };
+    assert_eq!(
+        err.code().as_deref(),
+        Some("57014"),
+        "query_canceled: {err}"
+    );
+    assert!(
+        waited >= timeout && waited < Duration::from_secs(4),
+        "failed after {waited:?}"
+    );
+    assert_eq!(store.head("r").await.expect("head"), 0, "nothing stored");
+
+    sqlx::query("rollback")
+        .execute(&mut other)
+        .await
+        .expect("release the lock");
+    let out = store
+        .append_batch(vec![post(&ada.user_id, "r", "p1", "hello")])
+        .await
+        .expect("stored once the lock is gone");
+    assert_eq!(seqs(&out), vec![Some((1, false))]);
+    store.close().await;
+}
