@@ -29,11 +29,13 @@
 //! - [`room`]: one room's messages, sequence and members.
 //! - [`outbox`]: posts waiting for their `ack`.
 //! - [`backoff`]: reconnect delays.
+//! - [`command`]: the slash commands of a typed line.
 //! - [`id`]: UUID-v4-formatted post ids.
 
 pub mod action;
 pub mod backoff;
 pub mod client;
+pub mod command;
 pub mod events;
 pub mod id;
 pub mod outbox;

@@ -4,7 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tuitalk_client::Action;
 
-use crate::command::{self, Command, HELP};
+use crate::command::{self, Command, Extra, HELP};
 use crate::model::Model;
 use crate::net::{NetCommand, NetEvent};
 
@@ -157,7 +157,7 @@ pub fn submit(model: &mut Model, line: &str, now_ms: u64) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Command::Clear => {
+        Command::Extra(Extra::Clear) => {
             let room = model.client.current_room().map(str::to_owned);
             if let Some(room) = &room {
                 model.client.clear_room(room);
@@ -177,7 +177,7 @@ pub fn submit(model: &mut Model, line: &str, now_ms: u64) -> Vec<Effect> {
         }
         Command::Fetch(n) => model.client.fetch_older(n),
         Command::Who => model.client.who(),
-        Command::Rooms => {
+        Command::Extra(Extra::Rooms) => {
             let current = model.client.current_room().map(str::to_owned);
             let rooms: Vec<String> = model
                 .client
@@ -202,7 +202,7 @@ pub fn submit(model: &mut Model, line: &str, now_ms: u64) -> Vec<Effect> {
             Vec::new()
         }
         Command::Reconnect => model.client.reconnect_now(now_ms),
-        Command::Quit => return quit(model),
+        Command::Extra(Extra::Quit) => return quit(model),
         Command::Post(text) => {
             model.scroll = 0;
             model.client.post(now_ms, &text)

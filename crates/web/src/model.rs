@@ -177,6 +177,7 @@ impl Model {
                 }
                 Vec::new()
             }
+            Command::Extra(none) => match none {},
         }
     }
 
