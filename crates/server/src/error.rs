@@ -1,13 +1,12 @@
 //! Error types at the server's boundaries.
 //!
 //! [`Refusal`] is what a client sees: a protocol [`ErrorCode`] and a short human message.
-//! Internal failures ([`StoreError`](crate::store::StoreError),
-//! [`BrokerError`](crate::broker::BrokerError)) are logged where they happen and reach
-//! the client only as the codes `unavailable` or `internal`, never as their text.
+//! Internal failures ([`StoreError`]) are logged where they happen and reach the client
+//! only as the codes `unavailable` or `internal`, never as their text. (Broker operations
+//! cannot fail: see [`crate::broker`].)
 
 use tuitalk_protocol::ErrorCode;
 
-use crate::broker::BrokerError;
 use crate::store::StoreError;
 
 /// A command refused: the client receives an `error` event with this code and message.
@@ -75,14 +74,6 @@ impl From<StoreError> for Refusal {
                 Self::unavailable()
             }
         }
-    }
-}
-
-impl From<BrokerError> for Refusal {
-    /// Broker failures are logged and become `unavailable`.
-    fn from(err: BrokerError) -> Self {
-        tracing::warn!(error = %err, "broker operation failed");
-        Self::unavailable()
     }
 }
 

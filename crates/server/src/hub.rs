@@ -1,5 +1,6 @@
 //! The hub: this backend's registry of local connections and the rooms they joined, and
-//! the fan-out of broker events to them.
+//! the fan-out of room events to them (the last step of the one delivery path: broker ->
+//! room watcher -> hub -> connection queues).
 //!
 //! Each event is serialised once into a shared frame and handed to every subscribed
 //! connection's bounded queue with `try_send`. A full queue means the connection reads
@@ -14,8 +15,6 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tuitalk_protocol::{Seq, ServerEvent, encode_event};
-
-use crate::broker::BrokerEvent;
 
 /// A connection's id, unique within this process.
 pub type ConnId = u64;
@@ -186,50 +185,31 @@ impl Hub {
         self.lock().rooms.len()
     }
 
-    /// Fans an event out to the local connections it concerns. Never blocks: a connection
-    /// whose queue is full is closed as a slow consumer.
-    pub fn dispatch(&self, event: &BrokerEvent) {
+    /// Fans a room event out to the local connections it concerns: a `message`,
+    /// `user_joined` or `user_left` to the room's connections; a `name_changed` (whose
+    /// `rooms` are all the user's rooms) to each connection sharing one of them with the
+    /// user, with only the shared ones, and to the user's own connections. Other events
+    /// concern no room and are ignored. Never blocks: a connection whose queue is full is
+    /// closed as a slow consumer.
+    pub fn dispatch(&self, event: &ServerEvent) {
         let mut inner = self.lock();
         match event {
-            BrokerEvent::Message(message) => {
+            ServerEvent::Message(message) => {
                 let delivery = Delivery::Message {
                     room: message.room.clone(),
                     seq: message.seq,
-                    frame: frame(&ServerEvent::Message(message.clone())),
+                    frame: frame(event),
                 };
                 Self::to_room(&mut inner, &message.room, delivery);
             }
-            BrokerEvent::UserJoined {
-                room,
-                user_id,
-                name,
-            } => {
+            ServerEvent::UserJoined { room, .. } | ServerEvent::UserLeft { room, .. } => {
                 let delivery = Delivery::Room {
                     room: room.clone(),
-                    frame: frame(&ServerEvent::UserJoined {
-                        room: room.clone(),
-                        user_id: user_id.clone(),
-                        name: name.clone(),
-                    }),
+                    frame: frame(event),
                 };
                 Self::to_room(&mut inner, room, delivery);
             }
-            BrokerEvent::UserLeft {
-                room,
-                user_id,
-                name,
-            } => {
-                let delivery = Delivery::Room {
-                    room: room.clone(),
-                    frame: frame(&ServerEvent::UserLeft {
-                        room: room.clone(),
-                        user_id: user_id.clone(),
-                        name: name.clone(),
-                    }),
-                };
-                Self::to_room(&mut inner, room, delivery);
-            }
-            BrokerEvent::NameChanged {
+            ServerEvent::NameChanged {
                 user_id,
                 old_name,
                 name,
@@ -264,6 +244,7 @@ impl Hub {
                     Self::offer(conn, delivery);
                 }
             }
+            _ => tracing::debug!(kind = event.kind(), "not a room event: not dispatched"),
         }
     }
 
@@ -300,8 +281,8 @@ mod tests {
     use super::*;
     use tuitalk_protocol::ChatMessage;
 
-    fn message(room: &str, seq: Seq) -> BrokerEvent {
-        BrokerEvent::Message(ChatMessage {
+    fn message(room: &str, seq: Seq) -> ServerEvent {
+        ServerEvent::Message(ChatMessage {
             room: room.into(),
             seq,
             id: format!("p{seq}"),
@@ -354,7 +335,7 @@ mod tests {
             }
             rxs.push(rx);
         }
-        hub.dispatch(&BrokerEvent::NameChanged {
+        hub.dispatch(&ServerEvent::NameChanged {
             user_id: "a".into(),
             old_name: "ada".into(),
             name: "grace".into(),

@@ -1,58 +1,66 @@
 //! The TuiTalk chat server: a WebSocket endpoint (`/ws`, protocol in `tuitalk-protocol`),
-//! health endpoints, a store that sequences and keeps messages, and a broker that carries
-//! room events between backends.
+//! the REST API, health endpoints, a store that sequences and keeps messages, and a
+//! broker that carries room events between backends.
 //!
 //! With no configuration it is one self-contained process: SQLite in `./data`, an
 //! in-process broker, listening on 127.0.0.1:8080. [`run`] is the entry point used by the
-//! binary and by the integration tests.
+//! binary and by the integration tests. docs/architecture.md draws the modules and the
+//! path of one post through them.
 //!
 //! # Layout
-//! - [`config`]: the typed configuration, its layering and its documented defaults.
-//! - [`connection`]: one WebSocket: framing, limits, ping/idle, the command loop.
+//! - [`transport`]: `/ws` — WebSocket framing, limits, ping/idle, the bounded queues;
+//!   [`peer`]: one connection as the commands see it.
+//! - [`commands`]: one module per command family (identity, rooms, posts, history,
+//!   presence, ping), each with its validation and effect, behind one interface;
+//!   [`rest`]: the REST API under `/api/`, calling the same commands.
 //! - [`session`]: identity and rooms of one connection; the delivery rule.
-//! - [`identity`]: session tokens (HMAC) and the token key.
-//! - [`hub`]: this backend's connections per room and the fan-out of events.
-//! - [`broker`]: the `Broker` trait, its in-process and Redis Cluster implementations;
+//! - [`hub`]: this backend's connections per room and the fan-out of events;
+//!   [`watcher`]: orders messages and repairs what the broker missed from the store;
+//!   [`subscriptions`]: a connection entering and leaving rooms.
+//! - [`broker`]: the `Broker` trait, its in-process and Redis Cluster transports,
 //!   presence.
-//! - [`watcher`]: the room watcher, which delivers from the store what the broker missed.
 //! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
-//! - [`api`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: the web client at
-//!   `/` and `/assets/`.
-//! - [`rest`]: the REST API under `/api/`; [`ops`]: the operations it shares with
-//!   [`connection`] (token, guest, post checks, rate refusal, history page).
-//! - [`shutdown`]: signals → cancellation; [`error`]: boundary error types.
+//! - [`identity`]: session tokens (HMAC) and the token key.
+//! - [`health`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: the web client
+//!   at `/` and `/assets/`.
+//! - [`config`]: the typed configuration; [`state`]: the shared state; [`shutdown`]:
+//!   signals → cancellation; [`error`]: boundary error types.
 
-pub mod api;
 pub mod broker;
+pub mod commands;
 pub mod config;
-pub mod connection;
 pub mod error;
+pub mod health;
 pub mod hub;
 pub mod identity;
 pub mod metrics;
-pub mod ops;
+pub mod peer;
 pub mod rest;
 pub mod session;
 pub mod shutdown;
+pub mod state;
 pub mod store;
+pub mod subscriptions;
+pub mod transport;
 pub mod watcher;
 pub mod web;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{Quota, RateLimiter};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::Config;
 pub use error::ServerError;
+pub use state::{AppState, ConnectionSlot, Shared};
 
 use broker::Broker;
 use broker::embedded::EmbeddedBroker;
@@ -64,108 +72,17 @@ use store::Store;
 use store::commit::Committer;
 use store::postgres::PgStore;
 use store::sqlite::SqliteStore;
+use subscriptions::Subscriptions;
 use watcher::{RoomWatcher, WatchIntervals};
-
-/// Everything a request handler or connection needs, shared by reference count.
-#[derive(Clone, Debug)]
-pub struct AppState(Arc<Shared>);
-
-/// The shared state behind [`AppState`].
-#[derive(Debug)]
-pub struct Shared {
-    /// The configuration in force.
-    pub config: Config,
-    /// The store.
-    pub store: Arc<dyn Store>,
-    /// The broker.
-    pub broker: Arc<dyn Broker>,
-    /// This backend's connections.
-    pub hub: Arc<Hub>,
-    /// The group committer.
-    pub committer: Committer,
-    /// Token signing and verification.
-    pub tokens: TokenSigner,
-    /// Fired at shutdown.
-    pub shutdown: CancellationToken,
-    /// Tracks connection tasks so shutdown can wait for them.
-    pub tracker: TaskTracker,
-    /// Open WebSocket connections (for `limits.max_connections`).
-    pub connections: AtomicUsize,
-    /// Counters and histograms for `/metrics`.
-    pub metrics: Arc<Metrics>,
-    /// Admission control: new WebSocket connections per second (`limits.accepts_per_second`).
-    pub admission: DefaultDirectRateLimiter,
-    /// The web client's files, served at `/`.
-    pub web: web::WebAssets,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for dyn Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Store")
-    }
-}
-
-impl std::fmt::Debug for dyn Broker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Broker")
-    }
-}
-
-/// Holds one slot of `limits.max_connections`; frees it when dropped.
-#[derive(Debug)]
-pub struct ConnectionSlot(AppState);
-
-impl AppState {
-    /// Whether a new WebSocket connection may be accepted now (`limits.accepts_per_second`);
-    /// counts the refusal when not.
-    pub fn admit(&self) -> bool {
-        let admitted = self.admission.check().is_ok();
-        if !admitted {
-            self.metrics.connections_throttled.inc();
-        }
-        admitted
-    }
-
-    /// Takes a connection slot, or `None` when the server is at its connection limit.
-    pub fn try_connection_slot(&self) -> Option<ConnectionSlot> {
-        let max = self.config.limits.max_connections;
-        self.connections
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| {
-                self.metrics.connections_opened.inc();
-                ConnectionSlot(self.clone())
-            })
-            .or_else(|| {
-                self.metrics.connections_refused.inc();
-                None
-            })
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// The HTTP routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(web::index))
         .route("/assets/{file}", get(web::asset))
-        .route("/ws", get(connection::upgrade))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
+        .route("/ws", get(transport::upgrade))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::handler))
         .nest("/api", rest::router(state.clone()))
         .with_state(state)
@@ -196,33 +113,34 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
     Ok(store)
 }
 
-/// The broker of the configuration: the Redis Cluster broker with its room watcher when
-/// `broker.redis_nodes` is set, else the in-process one. Returns the room watcher (if
-/// any) and the background tasks, which end once `shutdown` fires.
-async fn start_broker(
+/// The delivery path of the configuration: the room watcher and the broker whose one
+/// output it is — the Redis Cluster broker when `broker.redis_nodes` is set, else the
+/// in-process one — and the background tasks (the watcher's checks, the Redis broker's
+/// tasks), which end once `shutdown` fires.
+async fn start_delivery(
     config: &Config,
     hub: &Arc<Hub>,
     store: &Arc<dyn Store>,
     shutdown: &CancellationToken,
 ) -> (
+    Arc<RoomWatcher>,
     Arc<dyn Broker>,
-    Option<Arc<RoomWatcher>>,
     Vec<tokio::task::JoinHandle<()>>,
 ) {
-    if config.broker.redis_nodes.is_none() {
-        return (Arc::new(EmbeddedBroker::new(hub.clone())), None, Vec::new());
-    }
     let settings = &config.broker;
     let watcher = Arc::new(RoomWatcher::new(
         hub.clone(),
         store.clone(),
         settings.watch_max_dispatch,
     ));
-    let started =
-        RedisBroker::start(settings, hub.clone(), watcher.clone(), shutdown.clone()).await;
-    let mut tasks = started.tasks;
+    let (broker, mut tasks): (Arc<dyn Broker>, _) = if config.broker.redis_nodes.is_some() {
+        let started = RedisBroker::start(settings, watcher.clone(), shutdown.clone()).await;
+        (started.broker, started.tasks)
+    } else {
+        (Arc::new(EmbeddedBroker::new(watcher.clone())), Vec::new())
+    };
     tasks.push(tokio::spawn(watcher.clone().run(
-        started.broker.state_changes(),
+        broker.state_changes(),
         WatchIntervals {
             normal: Duration::from_millis(settings.watch_interval_ms),
             degraded: Duration::from_millis(settings.degraded_watch_interval_ms),
@@ -230,7 +148,7 @@ async fn start_broker(
         },
         shutdown.clone(),
     )));
-    (started.broker, Some(watcher), tasks)
+    (watcher, broker, tasks)
 }
 
 /// Runs the server on `listener` until `shutdown` is cancelled, then shuts down
@@ -254,7 +172,8 @@ pub async fn run(
     let store = open_store(&config).await?;
     let tokens = TokenSigner::from_config(&config).map_err(ServerError::Secret)?;
     let hub = Arc::new(Hub::new());
-    let (broker, watcher, broker_tasks) = start_broker(&config, &hub, &store, &shutdown).await;
+    let (watcher, broker, broker_tasks) = start_delivery(&config, &hub, &store, &shutdown).await;
+    let subscriptions = Subscriptions::new(hub.clone(), watcher.clone(), broker.clone());
     let metrics = Arc::new(Metrics::new(StateCollector {
         hub: hub.clone(),
         broker: broker.clone(),
@@ -276,6 +195,7 @@ pub async fn run(
         store: store.clone(),
         broker,
         hub,
+        subscriptions,
         committer,
         tokens,
         shutdown: shutdown.clone(),

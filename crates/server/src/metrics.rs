@@ -203,8 +203,8 @@ pub struct StateCollector {
     pub hub: Arc<Hub>,
     /// The broker (state and counters).
     pub broker: Arc<dyn Broker>,
-    /// The room watcher, when the broker needs one.
-    pub watcher: Option<Arc<RoomWatcher>>,
+    /// The room watcher.
+    pub watcher: Arc<RoomWatcher>,
 }
 
 /// Writes one constant counter.
@@ -290,12 +290,11 @@ impl Collector for StateCollector {
             "users found expired (their backend died) and announced as gone",
             stats.presence_pruned,
         )?;
-        let repairs = self.watcher.as_ref().map_or(0, |w| w.repairs());
         counter(
             e,
             "watcher_repairs",
             "messages the room watcher delivered from the store because the broker missed them",
-            repairs,
+            self.watcher.repairs(),
         )?;
         Ok(())
     }

@@ -4,8 +4,9 @@
 //! - `GET /api/rooms/{room}/messages?before=&limit=`: a history page;
 //! - `POST /api/rooms/{room}/messages` `{"id","text"}`: a post, answered after commit.
 //!
-//! It is a second door to the same operations as the WebSocket path ([`crate::ops`], the
-//! store, the group committer): the same validation, limits, error codes and post rate
+//! It is a second door to the same commands as the WebSocket ([`crate::commands`]: token
+//! resolution and guests, history pages, post validation and submission to the group
+//! committer): the same validation, limits, error codes and post rate
 //! (`limits.posts_per_second`, here per user), and a REST post reaches the room's
 //! WebSocket clients live exactly like a WebSocket one. Errors are JSON
 //! `{"code","message"}` with the protocol's error codes and a fitting HTTP status; request
@@ -28,9 +29,9 @@ use serde::{Deserialize, Serialize};
 use tuitalk_protocol::{ChatMessage, ErrorCode, Seq, name};
 
 use crate::AppState;
+use crate::commands::{history, identity, posts};
 use crate::error::Refusal;
-use crate::ops;
-use crate::store::{NewPost, StoreError, User, now_ms};
+use crate::store::{StoreError, User, now_ms};
 
 /// How long a client should wait after `rate_limited` when the rate limiter itself is
 /// full (`limits.rest_max_posters`).
@@ -181,7 +182,7 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<User, ApiEr
         )
         .into());
     };
-    Ok(ops::user_of_token(app, token).await?)
+    Ok(identity::user_of_token(app, token).await?)
 }
 
 /// The room of the path, validated (`invalid_room`).
@@ -215,7 +216,7 @@ async fn create_session(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
     let request: SessionRequest = parse_body(body)?;
-    let user = ops::create_guest(&rest.app, request.name).await?;
+    let user = identity::create_guest(&rest.app, request.name).await?;
     tracing::info!(user_id = %user.user_id, name = %user.name, "REST session created");
     let token = rest.app.tokens.sign(&user.user_id, now_ms());
     Ok((
@@ -260,7 +261,7 @@ async fn history(
     let Query(query) =
         query.map_err(|err| Refusal::new(ErrorCode::InvalidCommand, err.body_text()))?;
     let limit = query.limit.unwrap_or(app.config.limits.history_page_max);
-    let (messages, has_more) = ops::history_page(app, &room, query.before, limit).await?;
+    let (messages, has_more) = history::page(app, &room, query.before, limit).await?;
     Ok(Json(HistoryPage {
         room,
         messages,
@@ -313,19 +314,13 @@ async fn store_post(
     let user = authenticate(app, &headers).await?;
     let room = room_of(path)?;
     let PostRequest { id, text } = parse_body(body)?;
-    ops::validate_post(app, &room, &id, &text)?;
+    posts::validate(app, &room, &id, &text)?;
     rest.check_rate(&user.user_id)?;
     if !app.store.rooms_of(&user.user_id).await?.contains(&room) {
         app.store.join(&user.user_id, &room).await?;
     }
-    let post = NewPost {
-        room,
-        post_id: id.clone(),
-        author_id: user.user_id,
-        text,
-        ts: now_ms(),
-    };
-    let appended = app.committer.submit(post).await?.outcome().await?;
+    let post = posts::new_post(room, id.clone(), text, user.user_id);
+    let appended = posts::submit(app, post).await?.outcome().await?;
     let status = if appended.duplicate {
         StatusCode::OK
     } else {
@@ -361,7 +356,7 @@ impl Rest {
         }
         self.limiter
             .check_key(&user_id.to_owned())
-            .map_err(|not_until| ops::rate_limited(&not_until))
+            .map_err(|not_until| posts::rate_limited(&not_until))
     }
 }
 

@@ -1,83 +1,270 @@
-//! A session: the identity of one connection, the rooms it joined, and per room the last
-//! sequence delivered to it, with the delivery rule that makes delivery exactly once and
-//! in order (G2, G3) even over a broker that duplicates or loses events.
+//! A session: the identity of one connection, the rooms it joined, and per room where
+//! delivery stands — the delivery rule that makes delivery exactly once and in order (G2,
+//! G3) even over a broker that duplicates or loses events, without ever waiting for the
+//! store on the connection's delivery path.
+//!
+//! Per room a [`Cursor`]:
+//! - **joining**: the join's work is in flight; live messages only raise `seen`;
+//! - **live**: `last` was delivered; `last + 1` is sent, anything at or below `last` is a
+//!   duplicate, anything above `last + 1` means a gap;
+//! - **filling**: messages `last + 1 ..= up_to` are read from the store a page at a time
+//!   (a resume, or a gap); live messages meanwhile only raise `up_to` — every published
+//!   message is already stored (G1), so the next page brings it, in order.
+//!
+//! The connection asks [`Session::next_fill`] which page to read, reads it off its
+//! delivery path, and hands the page to [`Session::filled`].
 
 use std::collections::HashMap;
 
-use tuitalk_protocol::Seq;
+use tuitalk_protocol::{ChatMessage, Seq};
 
-use crate::hub::ConnId;
 use crate::store::User;
 
-/// What to do with a live message of sequence `seq` when `last` was delivered last.
+/// Where delivery stands in one joined room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Already delivered (or older than the join point): drop it.
-    Duplicate,
-    /// The next one: send it.
-    Deliver,
-    /// Messages are missing: send `after + 1 ..= up_to` from the store first, then it.
-    Gap {
+pub enum Cursor {
+    /// The join is in flight; `seen` is the highest live sequence that arrived meanwhile.
+    Joining {
+        /// The highest sequence seen live.
+        seen: Seq,
+    },
+    /// Everything up to `last` was delivered.
+    Live {
         /// The last sequence delivered.
-        after: Seq,
-        /// The last missing sequence (`seq - 1`).
+        last: Seq,
+    },
+    /// `last + 1 ..= up_to` are read from the store before anything newer.
+    Filling {
+        /// The last sequence delivered.
+        last: Seq,
+        /// The last sequence to read.
         up_to: Seq,
+        /// Whether a page read is in flight.
+        reading: bool,
     },
 }
 
-/// The delivery rule: `seq <= last` is a duplicate, `last + 1` is delivered, anything
-/// above means a gap to repair from the store first.
-pub fn decide(last: Seq, seq: Seq) -> Decision {
-    if seq <= last {
-        Decision::Duplicate
-    } else if seq == last + 1 {
-        Decision::Deliver
-    } else {
-        Decision::Gap {
-            after: last,
-            up_to: seq - 1,
-        }
-    }
+/// A page to read from the store for a filling room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FillRead {
+    /// The room.
+    pub room: String,
+    /// Read sequences above this one (the room's last delivered when the read started).
+    pub after: Seq,
+    /// ... up to this one.
+    pub up_to: Seq,
 }
 
 /// The state of one authenticated connection.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// The connection's id in the hub.
-    pub conn_id: ConnId,
     /// Who this connection is; the author of every post it makes.
     pub user: User,
-    /// The joined rooms, each with the last sequence delivered to this connection.
-    pub rooms: HashMap<String, Seq>,
+    /// The joined rooms and where delivery stands in each.
+    rooms: HashMap<String, Cursor>,
+    /// Filling rooms whose next page is to be read, oldest need first.
+    to_fill: Vec<String>,
 }
 
 impl Session {
     /// A session for `user` with no rooms joined.
-    pub fn new(conn_id: ConnId, user: User) -> Self {
+    pub fn new(user: User) -> Self {
         Self {
-            conn_id,
             user,
             rooms: HashMap::new(),
+            to_fill: Vec::new(),
         }
     }
 
-    /// Whether the room is joined on this connection.
+    /// Whether the room is joined (or being joined) on this connection.
     pub fn has_joined(&self, room: &str) -> bool {
         self.rooms.contains_key(room)
     }
 
-    /// The last sequence delivered in `room`, if joined.
-    pub fn last(&self, room: &str) -> Option<Seq> {
+    /// How many rooms are joined (or being joined).
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// The joined rooms, in no order.
+    pub fn rooms(&self) -> impl Iterator<Item = &String> {
+        self.rooms.keys()
+    }
+
+    /// The room's cursor, if joined.
+    pub fn cursor(&self, room: &str) -> Option<Cursor> {
         self.rooms.get(room).copied()
     }
 
-    /// Records that `seq` was delivered in `room` (never moves backwards).
-    pub fn delivered(&mut self, room: &str, seq: Seq) {
-        if let Some(last) = self.rooms.get_mut(room)
-            && seq > *last
-        {
-            *last = seq;
+    /// Starts joining a room that is not joined yet; returns whether it was new.
+    pub fn begin_join(&mut self, room: &str) -> bool {
+        if self.rooms.contains_key(room) {
+            return false;
         }
+        self.rooms
+            .insert(room.to_owned(), Cursor::Joining { seen: 0 });
+        true
+    }
+
+    /// The join failed: forgets the room if it was still joining.
+    pub fn abandon_join(&mut self, room: &str) {
+        if matches!(self.rooms.get(room), Some(Cursor::Joining { .. })) {
+            self.rooms.remove(room);
+        }
+    }
+
+    /// The join's store work is done, with the room's `head` read after subscribing.
+    /// Delivery continues from `since` (a resume; at most the head), else from the head
+    /// for a new join, else where it stood for a repeated join.
+    pub fn joined(&mut self, room: &str, since: Option<Seq>, head: Seq) {
+        let Some(cursor) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let (start, up_to, reading) = match *cursor {
+            Cursor::Joining { seen } => (since.map_or(head, |s| s.min(head)), seen, false),
+            Cursor::Live { last } => (since.map_or(last, |s| s.min(head)), last, false),
+            Cursor::Filling {
+                last,
+                up_to,
+                reading,
+            } => (since.map_or(last, |s| s.min(head)), up_to, reading),
+        };
+        let up_to = up_to.max(head);
+        *cursor = if start < up_to {
+            if !reading {
+                self.to_fill.push(room.to_owned());
+            }
+            Cursor::Filling {
+                last: start,
+                up_to,
+                reading,
+            }
+        } else {
+            Cursor::Live { last: start }
+        };
+    }
+
+    /// Forgets a room (left).
+    pub fn remove(&mut self, room: &str) {
+        self.rooms.remove(room);
+    }
+
+    /// A live message of sequence `seq` in `room`: returns whether to send it now.
+    pub fn on_message(&mut self, room: &str, seq: Seq) -> bool {
+        let Some(cursor) = self.rooms.get_mut(room) else {
+            return false;
+        };
+        match cursor {
+            Cursor::Joining { seen } => {
+                *seen = (*seen).max(seq);
+                false
+            }
+            Cursor::Live { last } if seq <= *last => false,
+            Cursor::Live { last } if seq == *last + 1 => {
+                *last = seq;
+                true
+            }
+            Cursor::Live { last } => {
+                // A gap: read the missing ones, and this one, from the store.
+                *cursor = Cursor::Filling {
+                    last: *last,
+                    up_to: seq,
+                    reading: false,
+                };
+                self.to_fill.push(room.to_owned());
+                false
+            }
+            Cursor::Filling { up_to, .. } => {
+                *up_to = (*up_to).max(seq);
+                false
+            }
+        }
+    }
+
+    /// Whether the room's other events (`user_joined`, `user_left`) are sent: once the
+    /// join has been answered.
+    pub fn shows_room_events(&self, room: &str) -> bool {
+        matches!(
+            self.rooms.get(room),
+            Some(Cursor::Live { .. } | Cursor::Filling { .. })
+        )
+    }
+
+    /// The next page to read from the store, if a filling room waits for one; marks the
+    /// read as in flight (one per room at a time).
+    pub fn next_fill(&mut self) -> Option<FillRead> {
+        while let Some(room) = self.to_fill.pop() {
+            if let Some(Cursor::Filling {
+                last,
+                up_to,
+                reading,
+            }) = self.rooms.get_mut(&room)
+                && !*reading
+            {
+                *reading = true;
+                return Some(FillRead {
+                    after: *last,
+                    up_to: *up_to,
+                    room,
+                });
+            }
+        }
+        None
+    }
+
+    /// A page read for `read` arrived: returns the messages to send, in order, and moves
+    /// the cursor (live once `up_to` is reached, else another page is due).
+    pub fn filled(&mut self, read: &FillRead, page: Vec<ChatMessage>) -> Vec<ChatMessage> {
+        let Some(cursor) = self.rooms.get_mut(&read.room) else {
+            return Vec::new();
+        };
+        let Cursor::Filling { last, up_to, .. } = *cursor else {
+            return Vec::new();
+        };
+        let mut last = last;
+        let mut send = Vec::with_capacity(page.len());
+        if read.after == last {
+            if page.is_empty() {
+                tracing::warn!(
+                    room = read.room,
+                    after = last,
+                    up_to,
+                    "store has fewer messages than announced"
+                );
+                *cursor = Cursor::Live { last: up_to };
+                return send;
+            }
+            for message in page {
+                if message.seq > last {
+                    last = message.seq;
+                    send.push(message);
+                }
+            }
+        } else {
+            // The cursor moved while the page was read (a rejoin with `since`): take only
+            // what continues it without a hole; the next page brings the rest.
+            for message in page {
+                if message.seq <= last {
+                    continue;
+                }
+                if message.seq != last + 1 {
+                    break;
+                }
+                last = message.seq;
+                send.push(message);
+            }
+        }
+        *cursor = if last >= up_to {
+            Cursor::Live { last }
+        } else {
+            self.to_fill.push(read.room.clone());
+            Cursor::Filling {
+                last,
+                up_to,
+                reading: false,
+            }
+        };
+        send
     }
 }
 
@@ -85,31 +272,127 @@ impl Session {
 mod tests {
     use super::*;
 
-    #[test]
-    fn delivery_rule() {
-        assert_eq!(decide(5, 3), Decision::Duplicate);
-        assert_eq!(decide(5, 5), Decision::Duplicate);
-        assert_eq!(decide(5, 6), Decision::Deliver);
-        assert_eq!(decide(0, 1), Decision::Deliver);
-        assert_eq!(decide(5, 9), Decision::Gap { after: 5, up_to: 8 });
-        assert_eq!(decide(0, 2), Decision::Gap { after: 0, up_to: 1 });
+    fn session() -> Session {
+        Session::new(User {
+            user_id: "u".into(),
+            name: "ada".into(),
+        })
+    }
+
+    fn message(seq: Seq) -> ChatMessage {
+        ChatMessage {
+            room: "r".into(),
+            seq,
+            id: format!("p{seq}"),
+            author_id: "u".into(),
+            author: "ada".into(),
+            text: "hi".into(),
+            ts: 0,
+        }
+    }
+
+    fn page(seqs: impl IntoIterator<Item = Seq>) -> Vec<ChatMessage> {
+        seqs.into_iter().map(message).collect()
+    }
+
+    fn seqs(messages: &[ChatMessage]) -> Vec<Seq> {
+        messages.iter().map(|m| m.seq).collect()
     }
 
     #[test]
-    fn delivered_never_moves_backwards() {
-        let mut session = Session::new(
-            1,
-            User {
-                user_id: "u".into(),
-                name: "ada".into(),
-            },
-        );
-        session.rooms.insert("r".into(), 4);
-        session.delivered("r", 3);
-        assert_eq!(session.last("r"), Some(4));
-        session.delivered("r", 7);
-        assert_eq!(session.last("r"), Some(7));
-        session.delivered("other", 1);
-        assert!(!session.has_joined("other"));
+    fn live_delivery_rule() {
+        let mut s = session();
+        assert!(s.begin_join("r"));
+        assert!(!s.begin_join("r"));
+        s.joined("r", None, 5);
+        assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 5 }));
+        assert!(!s.on_message("r", 3));
+        assert!(!s.on_message("r", 5));
+        assert!(s.on_message("r", 6));
+        assert!(!s.on_message("other", 1));
+        assert_eq!(s.next_fill(), None);
+        // A gap: nothing is sent until the store was read, live ones raise the target.
+        assert!(!s.on_message("r", 9));
+        assert!(!s.on_message("r", 10));
+        let read = s.next_fill().expect("a page to read");
+        assert_eq!((read.after, read.up_to), (6, 10));
+        assert_eq!(s.next_fill(), None, "one read per room at a time");
+        assert!(!s.on_message("r", 11));
+        assert_eq!(seqs(&s.filled(&read, page(7..=10))), vec![7, 8, 9, 10]);
+        let read = s.next_fill().expect("the rest");
+        assert_eq!((read.after, read.up_to), (10, 11));
+        assert_eq!(seqs(&s.filled(&read, page([11]))), vec![11]);
+        assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 11 }));
+        assert!(s.on_message("r", 12));
+    }
+
+    #[test]
+    fn a_join_in_flight_counts_live_messages_and_fills_them() {
+        let mut s = session();
+        s.begin_join("r");
+        assert!(!s.shows_room_events("r"));
+        assert!(!s.on_message("r", 8));
+        assert!(!s.on_message("r", 7));
+        // Head 6 read after subscribing; 7 and 8 came live meanwhile.
+        s.joined("r", None, 6);
+        assert!(s.shows_room_events("r"));
+        let read = s.next_fill().expect("read");
+        assert_eq!((read.after, read.up_to), (6, 8));
+        assert_eq!(seqs(&s.filled(&read, page(7..=8))), vec![7, 8]);
+        assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 8 }));
+    }
+
+    #[test]
+    fn resume_fills_from_since_and_rejoin_resets_it() {
+        let mut s = session();
+        s.begin_join("r");
+        s.joined("r", Some(2), 5);
+        let read = s.next_fill().expect("read");
+        assert_eq!((read.after, read.up_to), (2, 5));
+        // Rejoined with an older `since` while the page is read: the stale page only
+        // counts where it continues the cursor.
+        s.joined("r", Some(1), 5);
+        assert_eq!(s.next_fill(), None, "the read in flight is still awaited");
+        assert!(s.filled(&read, page(3..=5)).is_empty());
+        let read = s.next_fill().expect("read again");
+        assert_eq!((read.after, read.up_to), (1, 5));
+        assert_eq!(seqs(&s.filled(&read, page(2..=4))), vec![2, 3, 4]);
+        let read = s.next_fill().expect("last page");
+        assert_eq!(seqs(&s.filled(&read, page([5]))), vec![5]);
+        // `since` above the head is capped; a repeated join without it changes nothing.
+        s.joined("r", Some(99), 5);
+        assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 5 }));
+        s.joined("r", None, 5);
+        assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 5 }));
+    }
+
+    #[test]
+    fn a_store_with_fewer_messages_does_not_stall_delivery() {
+        let mut s = session();
+        s.begin_join("r");
+        s.joined("r", Some(0), 3);
+        let read = s.next_fill().expect("read");
+        // A hole in the store: what is there is sent.
+        assert_eq!(seqs(&s.filled(&read, page([1, 3]))), vec![1, 3]);
+        assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 3 }));
+        assert!(!s.on_message("r", 6));
+        let read = s.next_fill().expect("read");
+        assert!(s.filled(&read, Vec::new()).is_empty());
+        assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 6 }));
+        assert!(s.on_message("r", 7));
+    }
+
+    #[test]
+    fn abandoned_and_removed_rooms() {
+        let mut s = session();
+        s.begin_join("r");
+        s.abandon_join("r");
+        assert!(!s.has_joined("r"));
+        s.begin_join("r");
+        s.joined("r", None, 0);
+        s.abandon_join("r");
+        assert!(s.has_joined("r"), "only a join in flight is abandoned");
+        s.remove("r");
+        assert_eq!(s.room_count(), 0);
     }
 }

@@ -1,4 +1,7 @@
-//! The room watcher: the safety net under a best-effort broker.
+//! The room watcher: the ordering step of the one delivery path (broker -> watcher ->
+//! hub), and the safety net under a best-effort broker. It is the broker's [`Inbound`]
+//! in every configuration: the embedded broker hands it what this process publishes, the
+//! Redis broker also what other backends publish.
 //!
 //! For every room this backend is subscribed to, the watcher remembers the highest
 //! message sequence handed to the [`Hub`]. Every message on its way to the hub passes
@@ -19,7 +22,9 @@
 //!
 //! The interval is `broker.watch_interval_ms` while the broker is connected and
 //! `broker.degraded_watch_interval_ms` while it is degraded: then the store is the only
-//! path between backends. The watcher knows nothing about the broker beyond its state.
+//! path between backends (and, with the embedded broker, the only path between servers
+//! that share one SQLite file). The watcher knows nothing about the broker beyond its
+//! state.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,9 +33,9 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
-use tuitalk_protocol::Seq;
+use tuitalk_protocol::{Seq, ServerEvent};
 
-use crate::broker::{BrokerEvent, BrokerState};
+use crate::broker::{BrokerState, Inbound};
 use crate::hub::Hub;
 use crate::store::{Store, StoreError};
 
@@ -63,13 +68,13 @@ struct Watched {
     /// until the baseline is known).
     seen: Option<Seq>,
     /// Messages that arrived before their predecessor, by sequence.
-    held: BTreeMap<Seq, BrokerEvent>,
+    held: BTreeMap<Seq, ServerEvent>,
 }
 
 impl Watched {
     /// Hands `event` (a message of sequence `seq`, the next one) and every held message
     /// that now follows on to the hub.
-    fn hand_over(&mut self, hub: &Hub, seq: Seq, event: &BrokerEvent) {
+    fn hand_over(&mut self, hub: &Hub, seq: Seq, event: &ServerEvent) {
         self.seen = Some(seq);
         hub.dispatch(event);
         let mut next = seq + 1;
@@ -89,6 +94,12 @@ impl Watched {
                 self.seen = Some(seq);
             }
         }
+    }
+}
+
+impl Inbound for RoomWatcher {
+    fn deliver(&self, event: &ServerEvent) {
+        RoomWatcher::deliver(self, event);
     }
 }
 
@@ -154,19 +165,23 @@ impl RoomWatcher {
         }
     }
 
-    /// Stops watching `room`.
+    /// Stops watching `room`, unless a local connection joined it again meanwhile (then
+    /// the backend stays subscribed and the room stays watched).
     pub fn unwatch(&self, room: &str) {
-        self.lock().remove(room);
+        let mut rooms = self.lock();
+        if !self.hub.has_room(room) {
+            rooms.remove(room);
+        }
     }
 
     /// Hands an event to the hub, in sequence order per room. A message at or below the
     /// room's highest handed-over sequence is dropped (returns `false`); one that skips a
     /// sequence is held back until its predecessor arrives or a check reads it from the
     /// store (returns `true`, as does every event handed over).
-    pub fn deliver(&self, event: &BrokerEvent) -> bool {
+    pub fn deliver(&self, event: &ServerEvent) -> bool {
         // Dispatching under the lock keeps the hub's order equal to the check's order.
         let mut rooms = self.lock();
-        let BrokerEvent::Message(message) = event else {
+        let ServerEvent::Message(message) = event else {
             self.hub.dispatch(event);
             return true;
         };
@@ -236,7 +251,7 @@ impl RoomWatcher {
                 .messages_after(&room, from, head, self.max_dispatch)
                 .await?;
             for message in messages {
-                if self.deliver(&BrokerEvent::Message(message)) {
+                if self.deliver(&ServerEvent::Message(message)) {
                     repaired += 1;
                 }
             }
@@ -311,8 +326,8 @@ mod tests {
     use crate::store::sqlite::SqliteStore;
     use tuitalk_protocol::ChatMessage;
 
-    fn message(room: &str, seq: Seq) -> BrokerEvent {
-        BrokerEvent::Message(ChatMessage {
+    fn message(room: &str, seq: Seq) -> ServerEvent {
+        ServerEvent::Message(ChatMessage {
             room: room.into(),
             seq,
             id: format!("p{seq}"),
@@ -401,6 +416,10 @@ mod tests {
         assert_eq!(watcher.repairs(), 2);
         assert_eq!(watcher.check().await.expect("check"), 0);
 
+        // A local connection is still in the room: it stays watched.
+        watcher.unwatch("r");
+        assert_eq!(watcher.room_count(), 1);
+        assert!(f.hub.leave(1, "r"));
         watcher.unwatch("r");
         assert_eq!(watcher.room_count(), 0);
     }

@@ -1,55 +1,64 @@
 //! The broker: carries room events between the backends of a cluster and keeps presence.
 //!
+//! Every event a broker carries — published on this backend or received from another —
+//! leaves it through one output, the [`Inbound`] it was built with. The server wires that
+//! output once to the room watcher ([`crate::watcher`]), which puts messages in sequence
+//! order and hands them to the [`Hub`](crate::hub::Hub). The two implementations differ
+//! only in how events travel: [`embedded`] hands a published event straight to the
+//! output (one process, nothing else to reach); [`redis`] also sends it over Redis
+//! Cluster sharded pub/sub and feeds what other backends sent into the same output. A
+//! network broker is best effort — duplicates and gaps are possible — which is why the
+//! watcher and the sessions drop duplicates by sequence and repair gaps from the store.
+//!
 //! A backend subscribes to a room once (not per client) when its first local connection
-//! joins it, and the broker hands every event of its subscribed rooms to the backend's
-//! [`Hub`](crate::hub::Hub), which fans it out to local connections. The embedded
-//! implementation ([`embedded`]) does this in process. A network implementation (Redis)
-//! is best effort — duplicates and gaps are possible — which is why sessions drop
-//! duplicates by sequence and repair gaps from the store ([`crate::session`]).
+//! joins it ([`crate::subscriptions`]). Presence — who is in a room — is kept by the
+//! broker: this backend's own view in [`presence::LocalPresence`], shared across backends
+//! by the Redis broker.
+//!
+//! Broker operations never fail: while Redis is unreachable the Redis broker is
+//! [`BrokerState::Degraded`], events between backends flow through the store (the
+//! watcher polls it faster) and presence falls back to the local view.
 
 pub mod embedded;
+pub mod presence;
 pub mod redis;
 
 use async_trait::async_trait;
-use tuitalk_protocol::{ChatMessage, Member};
+use tokio::sync::watch;
+use tuitalk_protocol::{Member, ServerEvent};
 
 use crate::hub::ConnId;
 
-/// An event published to a room (or, for a name change, to every backend).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BrokerEvent {
-    /// A newly stored message.
-    Message(ChatMessage),
-    /// A user became present in a room.
-    UserJoined {
-        /// The room.
-        room: String,
-        /// The user's id.
-        user_id: String,
-        /// The user's display name.
-        name: String,
-    },
-    /// A user is no longer present in a room.
-    UserLeft {
-        /// The room.
-        room: String,
-        /// The user's id.
-        user_id: String,
-        /// The user's display name.
-        name: String,
-    },
-    /// A user changed their display name; goes to every backend, which tells each
-    /// connection sharing one of `rooms` with the user, and the user's own connections.
-    NameChanged {
-        /// The user's id.
-        user_id: String,
-        /// The name before.
-        old_name: String,
-        /// The name now.
-        name: String,
-        /// The user's rooms.
-        rooms: Vec<String>,
-    },
+/// Where a broker hands every event it carries, local and remote alike (the room
+/// watcher). Called on the publisher's or the receiver's task; never blocks.
+pub trait Inbound: Send + Sync + 'static {
+    /// Takes one event for this backend's connections.
+    fn deliver(&self, event: &ServerEvent);
+}
+
+/// Where an event goes between backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// To the backends subscribed to this room (`message`, `user_joined`, `user_left`).
+    Room(&'a str),
+    /// To every backend (`name_changed`: the hub finds the connections that share a room
+    /// with the user).
+    Everyone,
+}
+
+impl<'a> Route<'a> {
+    /// The route of an event, `None` for events that answer one connection (`welcome`,
+    /// `ack`, ...) and are never published.
+    pub fn of(event: &'a ServerEvent) -> Option<Self> {
+        match event {
+            ServerEvent::Message(message) => Some(Self::Room(&message.room)),
+            ServerEvent::UserJoined { room, .. } | ServerEvent::UserLeft { room, .. } => {
+                Some(Self::Room(room))
+            }
+            ServerEvent::NameChanged { .. } => Some(Self::Everyone),
+            _ => None,
+        }
+    }
 }
 
 /// Whether the broker carries events between backends right now.
@@ -93,25 +102,18 @@ pub struct BrokerStats {
     pub presence_pruned: u64,
 }
 
-/// Why a broker operation failed (clients see `unavailable`).
-#[derive(Debug, thiserror::Error)]
-pub enum BrokerError {
-    /// The broker cannot be reached.
-    #[error("broker unavailable: {0}")]
-    Unavailable(String),
-}
-
 /// Moves room events between backends and tracks who is present where. Shared as
-/// `Arc<dyn Broker>`. `subscribe` and `unsubscribe` must be idempotent.
+/// `Arc<dyn Broker>`. Every operation is best effort and infallible (see the module
+/// documentation); `subscribe` and `unsubscribe` are idempotent.
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {
-    /// Checks that the broker is usable (for `/readyz`).
-    async fn ping(&self) -> Result<(), BrokerError>;
-
-    /// Whether events currently flow through the broker (for `/readyz`, metrics and the
+    /// Follows whether events flow through the broker (for `/readyz`, metrics and the
     /// room watcher's polling interval).
+    fn state_changes(&self) -> watch::Receiver<BrokerState>;
+
+    /// Whether events currently flow through the broker.
     fn state(&self) -> BrokerState {
-        BrokerState::Connected
+        *self.state_changes().borrow()
     }
 
     /// The broker's counters (for `/metrics`).
@@ -119,37 +121,29 @@ pub trait Broker: Send + Sync + 'static {
         BrokerStats::default()
     }
 
-    /// Publishes an event to every backend subscribed to its room (all backends for a
-    /// name change).
-    async fn publish(&self, event: BrokerEvent) -> Result<(), BrokerError>;
+    /// Publishes an event along its [`Route`]: hands it to this backend's [`Inbound`] at
+    /// once and carries it to the other backends. Never waits; events without a route
+    /// are not published.
+    fn publish(&self, event: ServerEvent);
 
-    /// Starts receiving the room's events on this backend.
-    async fn subscribe(&self, room: &str) -> Result<(), BrokerError>;
+    /// Starts receiving the room's events from other backends.
+    async fn subscribe(&self, room: &str);
 
-    /// Stops receiving the room's events on this backend.
-    async fn unsubscribe(&self, room: &str) -> Result<(), BrokerError>;
+    /// Stops receiving the room's events, unless `still_needed` (asked while
+    /// subscriptions cannot change) says a local connection joined it again meanwhile.
+    async fn unsubscribe(&self, room: &str, still_needed: &(dyn Fn() -> bool + Send + Sync));
 
     /// Records that connection `conn` of `member` joined `room`; returns whether the user
     /// just became present (this is their first connection in the room).
-    async fn presence_add(
-        &self,
-        room: &str,
-        member: &Member,
-        conn: ConnId,
-    ) -> Result<bool, BrokerError>;
+    async fn presence_add(&self, room: &str, member: &Member, conn: ConnId) -> bool;
 
     /// Records that connection `conn` of the user left `room`; returns the member (with
     /// their current name) when this was their last connection there.
-    async fn presence_remove(
-        &self,
-        room: &str,
-        user_id: &str,
-        conn: ConnId,
-    ) -> Result<Option<Member>, BrokerError>;
+    async fn presence_remove(&self, room: &str, user_id: &str, conn: ConnId) -> Option<Member>;
 
     /// Updates the user's name in every room they are present in.
-    async fn presence_rename(&self, user_id: &str, name: &str) -> Result<(), BrokerError>;
+    async fn presence_rename(&self, user_id: &str, name: &str);
 
     /// The users present in the room, ordered by name (then id).
-    async fn presence(&self, room: &str) -> Result<Vec<Member>, BrokerError>;
+    async fn presence(&self, room: &str) -> Vec<Member>;
 }

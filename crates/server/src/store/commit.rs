@@ -16,7 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Appended, NewPost, Store};
-use crate::broker::{Broker, BrokerEvent};
+use tuitalk_protocol::ServerEvent;
+
+use crate::broker::Broker;
 use crate::error::Refusal;
 use crate::metrics::Metrics;
 
@@ -114,10 +116,7 @@ async fn run(
                     let _ = reply.send(answer);
                 }
                 for message in fresh {
-                    if let Err(err) = broker.publish(BrokerEvent::Message(message)).await {
-                        // Sessions repair the gap from the store on the next message.
-                        tracing::warn!(error = %err, "publishing a stored message failed");
-                    }
+                    broker.publish(ServerEvent::Message(message));
                 }
             }
             Err(err) => {
@@ -138,6 +137,7 @@ mod tests {
     use crate::broker::embedded::EmbeddedBroker;
     use crate::hub::Hub;
     use crate::store::sqlite::SqliteStore;
+    use crate::watcher::RoomWatcher;
 
     #[tokio::test]
     async fn concurrent_posts_get_consecutive_sequences() {
@@ -149,11 +149,12 @@ mod tests {
         );
         let user = store.create_guest("ada").await.expect("guest");
         let hub = Arc::new(Hub::new());
-        let broker: Arc<dyn Broker> = Arc::new(EmbeddedBroker::new(hub.clone()));
+        let watcher = Arc::new(RoomWatcher::new(hub.clone(), store.clone(), 64));
+        let broker: Arc<dyn Broker> = Arc::new(EmbeddedBroker::new(watcher.clone()));
         let metrics = Arc::new(Metrics::new(crate::metrics::StateCollector {
             hub,
             broker: broker.clone(),
-            watcher: None,
+            watcher,
         }));
         let (committer, task) = Committer::start(store.clone(), broker, metrics.clone(), 16, 8);
         let mut receipts = Vec::new();

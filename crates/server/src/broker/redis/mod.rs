@@ -7,16 +7,16 @@
 //!   Cluster broadcasts to every node and every backend subscribes. The backend
 //!   subscribes to a room when its first local connection joins and unsubscribes when the
 //!   last one leaves: one subscription set per backend ([`link`]).
-//! - Publishing hands the event to the local hub at once (through the room watcher) and
-//!   queues it for Redis (`broker.publish_queue`, never blocking the committer); a
+//! - Publishing hands the event to this backend's [`Inbound`] at once (local clients
+//!   never wait for Redis) and queues it for Redis (`broker.publish_queue`, never blocking the committer); a
 //!   publisher task sends queued events concurrently. Receivers drop their own events, and
 //!   duplicates by origin and number ([`dedup`]).
 //! - A failed publish, a message published to nobody although this backend subscribes to
 //!   the room, or a Disconnection push makes the broker [`BrokerState::Degraded`]: the
 //!   room watcher then polls the store fast, so messages still flow between backends, and
 //!   the link resubscribes with backoff until it is connected again.
-//! - Presence ([`presence`]) falls back to this backend's local view while degraded; it
-//!   never blocks or fails chat.
+//! - Presence ([`presence`]) falls back to this backend's local view
+//!   ([`LocalPresence`]) while degraded; it never blocks or fails chat.
 
 pub mod codec;
 pub mod dedup;
@@ -32,15 +32,15 @@ use redis::{PushKind, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tuitalk_protocol::Member;
+use tuitalk_protocol::{Member, ServerEvent};
 
 use self::dedup::RecentIds;
 use self::link::{Link, LinkSettings, NAMES_CHANNEL, TaggedPush, channel_room, room_channel};
-use self::presence::{LocalChange, Presence};
-use super::{Broker, BrokerError, BrokerEvent, BrokerState, BrokerStats};
+use self::presence::SharedPresence;
+use super::presence::LocalPresence;
+use super::{Broker, BrokerState, BrokerStats, Inbound, Route};
 use crate::config::BrokerConfig;
-use crate::hub::{ConnId, Hub};
-use crate::watcher::RoomWatcher;
+use crate::hub::ConnId;
 
 /// The most queued events one publisher round sends at once.
 const PUBLISH_BATCH: usize = 256;
@@ -75,10 +75,12 @@ pub struct RedisBroker {
     /// This process's backend id (random, per start).
     backend: String,
     next_event: AtomicU64,
-    watcher: Arc<RoomWatcher>,
-    hub: Arc<Hub>,
+    inbound: Arc<dyn Inbound>,
     link: Arc<Link>,
-    presence: Presence,
+    /// This backend's own presence view.
+    local: LocalPresence,
+    /// Presence across backends, in Redis.
+    shared: SharedPresence,
     outgoing: mpsc::Sender<Outgoing>,
     counters: BrokerCounters,
 }
@@ -103,12 +105,11 @@ pub struct Started {
 
 impl RedisBroker {
     /// Connects to the cluster of `config.redis_nodes` (once, with the timeout; if that
-    /// fails the broker starts degraded and keeps trying), and starts its tasks. Messages
-    /// for the hub go through `watcher`.
+    /// fails the broker starts degraded and keeps trying), and starts its tasks. Every
+    /// event, published here or received, goes to `inbound`.
     pub async fn start(
         config: &BrokerConfig,
-        hub: Arc<Hub>,
-        watcher: Arc<RoomWatcher>,
+        inbound: Arc<dyn Inbound>,
         shutdown: CancellationToken,
     ) -> Started {
         let nodes = config.redis_node_list();
@@ -126,11 +127,11 @@ impl RedisBroker {
         let backend = uuid::Uuid::new_v4().simple().to_string();
         tracing::info!(backend, "Redis broker starting");
         let broker = Arc::new(Self {
-            presence: Presence::new(&backend, config.presence_expiry_ms),
+            shared: SharedPresence::new(&backend, config.presence_expiry_ms),
+            local: LocalPresence::new(),
             backend,
             next_event: AtomicU64::new(0),
-            watcher,
-            hub,
+            inbound,
             link: link.clone(),
             outgoing: outgoing_tx,
             counters: BrokerCounters::default(),
@@ -153,11 +154,6 @@ impl RedisBroker {
         Started { broker, tasks }
     }
 
-    /// Follows the broker state (for the room watcher's interval).
-    pub fn state_changes(&self) -> watch::Receiver<BrokerState> {
-        self.link.subscribe_state()
-    }
-
     /// The broker's counters.
     pub fn counters(&self) -> &BrokerCounters {
         &self.counters
@@ -174,14 +170,13 @@ impl RedisBroker {
     }
 
     /// Queues an event for the other backends (never waits).
-    fn send_remote(&self, event: BrokerEvent) {
-        let (room, message) = match &event {
-            BrokerEvent::Message(m) => (Some(m.room.clone()), true),
-            BrokerEvent::UserJoined { room, .. } | BrokerEvent::UserLeft { room, .. } => {
-                (Some(room.clone()), false)
-            }
-            BrokerEvent::NameChanged { .. } => (None, false),
+    fn send_remote(&self, event: &ServerEvent) {
+        let room = match Route::of(event) {
+            Some(Route::Room(room)) => Some(room.to_owned()),
+            Some(Route::Everyone) => None,
+            None => return,
         };
+        let message = matches!(event, ServerEvent::Message(_));
         let n = self.next_event.fetch_add(1, Ordering::Relaxed) + 1;
         let payload = codec::encode(&self.backend, n, event);
         if self
@@ -308,7 +303,7 @@ impl RedisBroker {
                         continue;
                     }
                     self.counters.received.fetch_add(1, Ordering::Relaxed);
-                    self.watcher.deliver(&envelope.event.into());
+                    self.inbound.deliver(&envelope.event);
                 }
                 PushKind::Disconnection if self.link.is_current(generation) => {
                     self.link.degrade("a Redis connection closed");
@@ -340,14 +335,14 @@ impl RedisBroker {
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            for (room, members) in self.presence.local_snapshot() {
+            for (room, members) in self.local.snapshot() {
                 let Some(conn) = self.link.connected() else {
                     break;
                 };
                 let refreshed = self
                     .link
                     .run(conn.clone(), |mut conn| {
-                        let presence = &self.presence;
+                        let presence = &self.shared;
                         let room = room.as_str();
                         let members = members.as_slice();
                         async move { presence.refresh(&mut conn, room, members).await }
@@ -358,7 +353,7 @@ impl RedisBroker {
                     // clients never saw them leave.
                     for user_id in back {
                         if let Some(member) = members.iter().find(|m| m.user_id == user_id) {
-                            self.send_remote(BrokerEvent::UserJoined {
+                            self.send_remote(&ServerEvent::UserJoined {
                                 room: room.clone(),
                                 user_id,
                                 name: member.name.clone(),
@@ -369,7 +364,7 @@ impl RedisBroker {
                 let pruned = self
                     .link
                     .run(conn, |mut conn| {
-                        let presence = &self.presence;
+                        let presence = &self.shared;
                         let room = room.as_str();
                         async move { presence.prune(&mut conn, room).await }
                     })
@@ -379,13 +374,11 @@ impl RedisBroker {
                     self.counters
                         .presence_pruned
                         .fetch_add(1, Ordering::Relaxed);
-                    let event = BrokerEvent::UserLeft {
+                    self.publish(ServerEvent::UserLeft {
                         room: room.clone(),
                         user_id: gone.user_id,
                         name: gone.name,
-                    };
-                    self.watcher.deliver(&event);
-                    self.send_remote(event);
+                    });
                 }
             }
         }
@@ -394,10 +387,8 @@ impl RedisBroker {
 
 #[async_trait]
 impl Broker for RedisBroker {
-    /// Always usable: while Redis is unreachable the broker is degraded, and events flow
-    /// through the store; `/readyz` depends on the store.
-    async fn ping(&self) -> Result<(), BrokerError> {
-        Ok(())
+    fn state_changes(&self) -> watch::Receiver<BrokerState> {
+        self.link.subscribe_state()
     }
 
     fn state(&self) -> BrokerState {
@@ -417,110 +408,92 @@ impl Broker for RedisBroker {
         }
     }
 
-    async fn publish(&self, event: BrokerEvent) -> Result<(), BrokerError> {
+    fn publish(&self, event: ServerEvent) {
+        if Route::of(&event).is_none() {
+            return;
+        }
         // Local connections get it at once, whatever Redis does.
-        self.watcher.deliver(&event);
-        self.send_remote(event);
-        Ok(())
+        self.inbound.deliver(&event);
+        self.send_remote(&event);
     }
 
-    async fn subscribe(&self, room: &str) -> Result<(), BrokerError> {
-        if self.link.want(room).await {
-            self.watcher.watch(room).await;
-        }
-        Ok(())
+    async fn subscribe(&self, room: &str) {
+        self.link.want(room).await;
     }
 
-    async fn unsubscribe(&self, room: &str) -> Result<(), BrokerError> {
-        let hub = &self.hub;
-        if self.link.unwant(room, || hub.has_room(room)).await {
-            self.watcher.unwatch(room);
-        }
-        Ok(())
+    async fn unsubscribe(&self, room: &str, still_needed: &(dyn Fn() -> bool + Send + Sync)) {
+        self.link.unwant(room, still_needed).await;
     }
 
-    async fn presence_add(
-        &self,
-        room: &str,
-        member: &Member,
-        conn: ConnId,
-    ) -> Result<bool, BrokerError> {
-        if self.presence.add_local(room, member, conn) == LocalChange::Inside {
-            return Ok(false);
+    async fn presence_add(&self, room: &str, member: &Member, conn: ConnId) -> bool {
+        if !self.local.add(room, member, conn) {
+            return false;
         }
         let Some(redis) = self.link.connected() else {
             // Degraded: this backend's view decides.
-            return Ok(true);
+            return true;
         };
-        let presence = &self.presence;
+        let shared = &self.shared;
         let added = self
             .link
             .run(redis, |mut redis| async move {
-                presence.add(&mut redis, room, member).await
+                shared.add(&mut redis, room, member).await
             })
             .await;
-        Ok(added.unwrap_or(true))
+        added.unwrap_or(true)
     }
 
-    async fn presence_remove(
-        &self,
-        room: &str,
-        user_id: &str,
-        conn: ConnId,
-    ) -> Result<Option<Member>, BrokerError> {
-        let Some(local) = self.presence.remove_local(room, user_id, conn) else {
-            return Ok(None);
-        };
+    async fn presence_remove(&self, room: &str, user_id: &str, conn: ConnId) -> Option<Member> {
+        let local = self.local.remove(room, user_id, conn)?;
         let Some(redis) = self.link.connected() else {
-            return Ok(Some(local));
+            return Some(local);
         };
-        let presence = &self.presence;
+        let shared = &self.shared;
         let removed = self
             .link
             .run(redis, |mut redis| async move {
-                presence.remove(&mut redis, room, user_id).await
+                shared.remove(&mut redis, room, user_id).await
             })
             .await;
-        Ok(match removed {
+        match removed {
             Ok(None) => None,
             Ok(Some(name)) if !name.is_empty() => Some(Member {
                 user_id: user_id.to_owned(),
                 name,
             }),
             Ok(Some(_)) | Err(_) => Some(local),
-        })
+        }
     }
 
-    async fn presence_rename(&self, user_id: &str, name: &str) -> Result<(), BrokerError> {
-        for room in self.presence.rename_local(user_id, name) {
+    async fn presence_rename(&self, user_id: &str, name: &str) {
+        for room in self.local.rename(user_id, name) {
             let Some(redis) = self.link.connected() else {
                 break;
             };
-            let presence = &self.presence;
+            let shared = &self.shared;
             let room = room.as_str();
             let _ = self
                 .link
                 .run(redis, |mut redis| async move {
-                    presence.rename(&mut redis, room, user_id, name).await
+                    shared.rename(&mut redis, room, user_id, name).await
                 })
                 .await;
         }
-        Ok(())
     }
 
-    async fn presence(&self, room: &str) -> Result<Vec<Member>, BrokerError> {
+    async fn presence(&self, room: &str) -> Vec<Member> {
         if let Some(redis) = self.link.connected() {
-            let presence = &self.presence;
+            let shared = &self.shared;
             let members = self
                 .link
                 .run(redis, |mut redis| async move {
-                    presence.members(&mut redis, room).await
+                    shared.members(&mut redis, room).await
                 })
                 .await;
             if let Ok(members) = members {
-                return Ok(members);
+                return members;
             }
         }
-        Ok(self.presence.local_members(room))
+        self.local.members(room)
     }
 }

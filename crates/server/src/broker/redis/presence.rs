@@ -1,5 +1,6 @@
-//! Presence across backends, kept in Redis with expiring entries, plus this backend's
-//! local view (used alone while Redis is unreachable).
+//! Presence across backends, kept in Redis with expiring entries (this backend's own
+//! view is [`LocalPresence`](crate::broker::presence::LocalPresence); the broker uses it
+//! alone while Redis is unreachable).
 //!
 //! Keys of a room share its hash tag, so one Lua script updates them atomically:
 //! - `tuitalk:{ROOM}:present` — sorted set: user id → expiry (ms, Redis clock), the
@@ -16,14 +17,11 @@
 //! backend win). All keys carry a TTL of twice the expiry, so rooms nobody refreshes
 //! vanish from Redis.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
 use redis::Script;
 use redis::cluster_async::ClusterConnection;
 use tuitalk_protocol::Member;
 
-use crate::hub::ConnId;
+use crate::broker::presence::sort_members;
 
 /// The current time in milliseconds on the Redis server (every backend uses its clock).
 const NOW: &str = "local t = redis.call('TIME')\n\
@@ -137,13 +135,6 @@ fn user_key(room: &str, user_id: &str) -> String {
     format!("tuitalk:{{{room}}}:present:{user_id}")
 }
 
-/// One user's local presence in one room.
-#[derive(Debug)]
-struct Present {
-    name: String,
-    conns: HashSet<ConnId>,
-}
-
 /// The compiled scripts.
 struct Scripts {
     add: Script,
@@ -170,135 +161,29 @@ impl Scripts {
     }
 }
 
-/// Presence: the local view and the Redis operations on it.
-pub struct Presence {
+/// The Redis operations of shared presence, for one backend.
+pub struct SharedPresence {
     backend: String,
     expiry_ms: u64,
-    /// room → user id → local presence.
-    local: Mutex<HashMap<String, BTreeMap<String, Present>>>,
     scripts: Scripts,
 }
 
-impl std::fmt::Debug for Presence {
+impl std::fmt::Debug for SharedPresence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Presence")
+        f.debug_struct("SharedPresence")
             .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
 
-/// The outcome of changing the local view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LocalChange {
-    /// The user's first (or last) local connection in the room: Redis must be asked.
-    Edge,
-    /// Nothing changes across backends.
-    Inside,
-}
-
-impl Presence {
+impl SharedPresence {
     /// Presence entries of backend `backend` expiring after `expiry_ms`.
     pub fn new(backend: &str, expiry_ms: u64) -> Self {
         Self {
             backend: backend.to_owned(),
             expiry_ms,
-            local: Mutex::new(HashMap::new()),
             scripts: Scripts::new(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, BTreeMap<String, Present>>> {
-        self.local.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Adds the connection to the local view; `Edge` when it is the user's first local
-    /// connection in the room.
-    pub fn add_local(&self, room: &str, member: &Member, conn: ConnId) -> LocalChange {
-        let mut rooms = self.lock();
-        let present = rooms
-            .entry(room.to_owned())
-            .or_default()
-            .entry(member.user_id.clone())
-            .or_insert_with(|| Present {
-                name: member.name.clone(),
-                conns: HashSet::new(),
-            });
-        let first = present.conns.is_empty();
-        present.conns.insert(conn);
-        if first {
-            LocalChange::Edge
-        } else {
-            LocalChange::Inside
-        }
-    }
-
-    /// Removes the connection from the local view; the member when it was the user's
-    /// last local connection in the room.
-    pub fn remove_local(&self, room: &str, user_id: &str, conn: ConnId) -> Option<Member> {
-        let mut rooms = self.lock();
-        let users = rooms.get_mut(room)?;
-        let present = users.get_mut(user_id)?;
-        if !present.conns.remove(&conn) || !present.conns.is_empty() {
-            return None;
-        }
-        let name = present.name.clone();
-        users.remove(user_id);
-        if users.is_empty() {
-            rooms.remove(room);
-        }
-        Some(Member {
-            user_id: user_id.to_owned(),
-            name,
-        })
-    }
-
-    /// Renames the user in the local view; returns the rooms they are present in here.
-    pub fn rename_local(&self, user_id: &str, name: &str) -> Vec<String> {
-        let mut rooms = self.lock();
-        let mut found = Vec::new();
-        for (room, users) in rooms.iter_mut() {
-            if let Some(present) = users.get_mut(user_id) {
-                present.name = name.to_owned();
-                found.push(room.clone());
-            }
-        }
-        found
-    }
-
-    /// The users present in the room on this backend, by name then id.
-    pub fn local_members(&self, room: &str) -> Vec<Member> {
-        let rooms = self.lock();
-        let mut members: Vec<Member> = rooms
-            .get(room)
-            .map(|users| {
-                users
-                    .iter()
-                    .map(|(user_id, present)| Member {
-                        user_id: user_id.clone(),
-                        name: present.name.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        sort_members(&mut members);
-        members
-    }
-
-    /// Every room with local users, and those users.
-    pub fn local_snapshot(&self) -> Vec<(String, Vec<Member>)> {
-        self.lock()
-            .iter()
-            .map(|(room, users)| {
-                let members = users
-                    .iter()
-                    .map(|(user_id, present)| Member {
-                        user_id: user_id.clone(),
-                        name: present.name.clone(),
-                    })
-                    .collect();
-                (room.clone(), members)
-            })
-            .collect()
     }
 
     /// Records the user's presence from this backend in Redis; whether they just became
@@ -443,10 +328,6 @@ impl Presence {
     }
 }
 
-fn sort_members(members: &mut [Member]) {
-    members.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.user_id.cmp(&b.user_id)));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,24 +337,5 @@ mod tests {
         assert_eq!(present_key("r-1"), "tuitalk:{r-1}:present");
         assert_eq!(user_key("r-1", "u"), "tuitalk:{r-1}:present:u");
         assert_eq!(names_key("r-1"), "tuitalk:{r-1}:names");
-    }
-
-    #[test]
-    fn local_view_counts_connections() {
-        let presence = Presence::new("b", 1000);
-        let ada = Member {
-            user_id: "u1".into(),
-            name: "ada".into(),
-        };
-        assert_eq!(presence.add_local("r", &ada, 1), LocalChange::Edge);
-        assert_eq!(presence.add_local("r", &ada, 2), LocalChange::Inside);
-        assert_eq!(presence.remove_local("r", "u1", 1), None);
-        assert_eq!(presence.rename_local("u1", "grace"), vec!["r".to_owned()]);
-        assert_eq!(
-            presence.remove_local("r", "u1", 2).map(|m| m.name),
-            Some("grace".to_owned())
-        );
-        assert!(presence.local_members("r").is_empty());
-        assert!(presence.local_snapshot().is_empty());
     }
 }

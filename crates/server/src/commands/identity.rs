@@ -1,0 +1,179 @@
+//! `hello` and `name`: who a connection is. `hello` resumes an identity from its session
+//! token or creates a guest, and answers `welcome`; `name` changes the display name,
+//! announced by `name_changed`. Token resolution and guest creation also serve the REST
+//! API.
+
+use tuitalk_protocol::{CloseCode, ErrorCode, PROTOCOL_VERSION, ServerEvent, name};
+
+use super::Command;
+use crate::AppState;
+use crate::error::Refusal;
+use crate::peer::Peer;
+use crate::store::{User, now_ms};
+
+/// `hello {version, token?, name?}`.
+#[derive(Debug)]
+pub struct Hello {
+    /// The client's protocol version.
+    pub version: u32,
+    /// A session token to resume.
+    pub token: Option<String>,
+    /// The name wanted for a new guest.
+    pub name: Option<String>,
+}
+
+/// The identity found or made, and its rooms.
+pub type Welcomed = Result<(User, Vec<String>), Refusal>;
+
+impl Command for Hello {
+    type Work = (Option<String>, Option<String>);
+    type Done = Welcomed;
+
+    fn start(self, peer: &mut Peer) -> Result<Self::Work, Refusal> {
+        if self.version != PROTOCOL_VERSION {
+            peer.state().metrics.hello_failures.inc();
+            peer.close_after(CloseCode::HELLO_FAILED, "unsupported_version");
+            return Err(Refusal::new(
+                ErrorCode::UnsupportedVersion,
+                format!("this server speaks protocol version {PROTOCOL_VERSION}"),
+            ));
+        }
+        Ok((self.token, self.name))
+    }
+
+    async fn run((token, wanted): Self::Work, state: AppState) -> Self::Done {
+        let user = match token {
+            Some(token) => user_of_token(&state, &token).await?,
+            None => create_guest(&state, wanted).await?,
+        };
+        let rooms = state.store.rooms_of(&user.user_id).await?;
+        Ok((user, rooms))
+    }
+
+    fn finish(done: Self::Done, peer: &mut Peer) -> Result<(), Refusal> {
+        let (user, rooms) = match done {
+            Ok(found) => found,
+            Err(refusal) => {
+                if refusal.code == ErrorCode::InvalidToken {
+                    peer.state().metrics.hello_failures.inc();
+                    peer.close_after(CloseCode::HELLO_FAILED, "invalid_token");
+                }
+                return Err(refusal);
+            }
+        };
+        tracing::Span::current().record("user_id", user.user_id.as_str());
+        tracing::info!(name = %user.name, "hello");
+        let state = peer.state().clone();
+        let welcome = ServerEvent::Welcome {
+            version: PROTOCOL_VERSION,
+            user_id: user.user_id.clone(),
+            name: user.name.clone(),
+            token: state.tokens.sign(&user.user_id, now_ms()),
+            rooms,
+            limits: state.config.protocol_limits(),
+        };
+        if !peer.register(user) {
+            return Err(Refusal::internal());
+        }
+        peer.send(&welcome);
+        Ok(())
+    }
+}
+
+/// `name {name}`.
+#[derive(Debug)]
+pub struct Rename {
+    /// The new display name.
+    pub name: String,
+}
+
+/// What a rename needs: the user, the rooms joined here, the new name.
+#[derive(Debug)]
+pub struct Renaming {
+    user_id: String,
+    joined: Vec<String>,
+    name: String,
+}
+
+impl Command for Rename {
+    type Work = Renaming;
+    type Done = Result<String, Refusal>;
+
+    fn start(self, peer: &mut Peer) -> Result<Self::Work, Refusal> {
+        let max = peer.state().config.limits.max_name_chars as usize;
+        name::validate_display_name(&self.name, max)?;
+        let session = peer.session()?;
+        Ok(Renaming {
+            user_id: session.user.user_id.clone(),
+            joined: session.rooms().cloned().collect(),
+            name: self.name,
+        })
+    }
+
+    async fn run(work: Self::Work, state: AppState) -> Self::Done {
+        let Renaming {
+            user_id,
+            joined,
+            name,
+        } = work;
+        let Some(old_name) = state.store.rename(&user_id, &name).await? else {
+            // The session's user is stored before its welcome: it cannot be missing.
+            return Err(Refusal::internal());
+        };
+        state.broker.presence_rename(&user_id, &name).await;
+        // Everyone sharing a room the user is a member of, or has joined here, hears it.
+        let mut rooms = match state.store.rooms_of(&user_id).await {
+            Ok(rooms) => rooms,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot list the user's rooms");
+                Vec::new()
+            }
+        };
+        rooms.extend(joined);
+        rooms.sort();
+        rooms.dedup();
+        tracing::info!(old_name, name = %name, "renamed");
+        state.broker.publish(ServerEvent::NameChanged {
+            user_id,
+            old_name,
+            name: name.clone(),
+            rooms,
+        });
+        Ok(name)
+    }
+
+    fn finish(done: Self::Done, peer: &mut Peer) -> Result<(), Refusal> {
+        let name = done?;
+        if let Some(session) = peer.session_mut() {
+            session.user.name = name;
+        }
+        Ok(())
+    }
+}
+
+/// The user a session token names. Errors: `invalid_token` (malformed, forged, or no such
+/// user), `unavailable` (the store could not be asked).
+pub async fn user_of_token(state: &AppState, token: &str) -> Result<User, Refusal> {
+    let Ok(user_id) = state.tokens.verify(token) else {
+        return Err(invalid_token());
+    };
+    state.store.user(&user_id).await?.ok_or_else(invalid_token)
+}
+
+fn invalid_token() -> Refusal {
+    Refusal::new(ErrorCode::InvalidToken, "the token is not valid here")
+}
+
+/// Creates a guest identity named `wanted` (validated against `limits.max_name_chars`),
+/// or `guest-xxxx` when no name is given. Errors: `invalid_name`, `unavailable`.
+pub async fn create_guest(state: &AppState, wanted: Option<String>) -> Result<User, Refusal> {
+    let max = state.config.limits.max_name_chars as usize;
+    let display = match wanted {
+        Some(wanted) => {
+            name::validate_display_name(&wanted, max)?;
+            wanted
+        }
+        None => format!("guest-{}", &uuid::Uuid::new_v4().simple().to_string()[..4]),
+    };
+    Ok(state.store.create_guest(&display).await?)
+}

@@ -1,0 +1,149 @@
+//! The WebSocket transport: `GET /ws` upgrades, one task per connection that reads and
+//! writes frames, and nothing about what the commands mean.
+//!
+//! - [`upgrade`]: admission (`limits.accepts_per_second`), the frame caps, the socket's
+//!   buffers; [`serve`]: the connection slot (`limits.max_connections`), the session's
+//!   cleanup, and the close (`slow_consumer` 4000 after the cleanup, the closing
+//!   handshake).
+//! - [`connection`]: the connection's loop — frames in (size, UTF-8, binary, the
+//!   protocol-violation window, `hello` and idle timeouts, pings), commands started
+//!   through [`crate::commands`] and their work polled alongside, room events from the
+//!   bounded hub queue through the session's delivery rule, store pages of filling rooms
+//!   read off the delivery path, and frames out, gathered and flushed once per burst.
+//!
+//! The hub queue holds at most `limits.send_queue` events and the posts awaiting their ack
+//! are bounded the same way; while a write waits for a slow peer the hub queue fills, and
+//! a reader too slow for it is closed with 4000 — a connection never makes the server's
+//! memory grow. Input never panics the server: every frame is classified and refused with
+//! an error code, or the connection is closed with the close code the protocol documents.
+
+mod connection;
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tuitalk_protocol::CloseCode;
+
+use self::connection::Connection;
+use crate::AppState;
+use crate::hub::event_queue;
+
+/// How long the writer keeps trying to deliver a close frame to a peer that does not read.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long to wait for the peer's answer to our close frame before dropping the socket.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
+/// The transport's hard cap is this many times `limits.max_frame_bytes`.
+const HARD_CAP_FACTOR: usize = 4;
+
+/// The socket's sending half.
+type Sink = SplitSink<WebSocket, Message>;
+
+/// `GET /ws`: upgrades to a WebSocket with the transport's hard frame cap and serves it,
+/// or refuses with 503 and `Retry-After: 1` above `limits.accepts_per_second`.
+pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    if !state.admit() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "too many new connections: try again later\n",
+        )
+            .into_response();
+    }
+    let cap = state.config.limits.max_frame_bytes as usize * HARD_CAP_FACTOR;
+    let limits = &state.config.limits;
+    ws.max_message_size(cap)
+        .max_frame_size(cap)
+        .read_buffer_size(limits.ws_read_buffer_bytes)
+        .write_buffer_size(limits.ws_write_buffer_bytes)
+        .on_upgrade(move |socket| {
+            let tracker = state.tracker.clone();
+            // Split before the connection's future is built, so the socket does not take
+            // room in it for the connection's whole life.
+            let (sink, stream) = socket.split();
+            tracker.track_future(serve(sink, stream, state))
+        })
+}
+
+/// Serves one upgraded WebSocket, split into its halves, until it closes.
+pub async fn serve(mut sink: Sink, mut stream: SplitStream<WebSocket>, state: AppState) {
+    if state.shutdown.is_cancelled() {
+        let _ = sink
+            .send(close_message(
+                CloseCode::SERVICE_RESTART,
+                "service restart: reconnect",
+            ))
+            .await;
+        return;
+    }
+    let Some(slot) = state.try_connection_slot() else {
+        tracing::warn!("connection limit reached; refusing");
+        let _ = sink
+            .send(close_message(
+                CloseCode::TRY_AGAIN_LATER,
+                "server full: try again later",
+            ))
+            .await;
+        return;
+    };
+    let conn_id = state.hub.next_id();
+    let span = tracing::info_span!("conn", conn = conn_id, user_id = tracing::field::Empty);
+    async move {
+        tracing::debug!("connected");
+        let slow = CancellationToken::new();
+        let (events_tx, events_rx) = event_queue(state.config.limits.send_queue);
+        let metrics = state.metrics.clone();
+        let mut connection = Connection::new(state, conn_id, sink, slow.clone(), events_tx);
+        connection.run(&mut stream, events_rx).await;
+        // The rest of the connection's state goes now; the socket stays for the close.
+        let mut sink = Box::pin(connection.cleanup()).await;
+        if slow.is_cancelled() {
+            metrics.slow_disconnects.inc();
+            // A reader too slow for its queue hears why only now, after its rooms were
+            // cleaned up: waiting for a peer that does not read must not delay that.
+            send_close(
+                &mut sink,
+                close_message(
+                    CloseCode::SLOW_CONSUMER,
+                    "slow_consumer: reconnect and resume",
+                ),
+            )
+            .await;
+        }
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
+        // Finish the closing handshake: read until the peer's close (or a timeout), so
+        // the close frame is not lost to a reset of a socket with unread data.
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+        drop(slot);
+        tracing::debug!("disconnected");
+    }
+    .instrument(span)
+    .await;
+}
+
+/// A close frame.
+fn close_message(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+/// Sends a close frame (after everything written before it), giving a peer that does
+/// not read `CLOSE_GRACE` to take it.
+async fn send_close(sink: &mut Sink, close: Message) {
+    let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await;
+}
