@@ -1,13 +1,14 @@
 //! The whole server on PostgreSQL (`store.database_url`): chat, history, idempotent
-//! resend, and a second backend on the same database continuing the same sequences.
+//! resend, a second backend on the same database continuing the same sequences, and a
+//! connection that keeps receiving while its own command waits for the store.
 
 use std::time::Duration;
 
-use tuitalk_protocol::ServerEvent;
+use tuitalk_protocol::{ClientCommand, ServerEvent};
 use tuitalk_server::Config;
 use tuitalk_server::config::Secret;
 
-use crate::helpers::{Client, spawn_app};
+use crate::helpers::{Client, Received, spawn_app};
 use crate::pg::TestDb;
 
 /// Points a test server at `url`, with a token key shared by every backend.
@@ -84,5 +85,69 @@ async fn chat_history_and_a_second_backend_on_postgres() {
     // And the first backend reads it from the shared store.
     assert_eq!(ada.all_texts("r").await.len(), 7);
     second.stop().await;
+    app.stop().await;
+}
+
+/// A join stuck behind a held lock of its room (the store is slow for this one command)
+/// does not stop the connection's delivery: with a hub queue of 8 events, the 200
+/// messages posted into another joined room meanwhile all arrive, in order, before the
+/// join is answered; the reader is not closed as a slow consumer. (When commands ran on
+/// the delivery path, the queue overflowed and the reader got 4000.)
+#[tokio::test]
+async fn a_slow_store_answer_does_not_hold_up_delivery() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let app = spawn_app(|c| {
+        on_postgres(c, &db.url);
+        c.limits.send_queue = 8;
+        c.broker.watch_max_dispatch = 8;
+        c.store.max_batch = 8;
+        c.limits.posts_per_second = 100_000;
+    })
+    .await;
+    let mut reader = app.guest("reader").await;
+    let mut poster = app.guest("poster").await;
+    assert_eq!(reader.join("busy", None).await, 0);
+    assert_eq!(poster.join("busy", None).await, 0);
+    poster.join("slow", None).await;
+
+    // Hold the room row of "slow": a membership insert (its foreign key) waits for it.
+    let mut lock = db.connection().await;
+    sqlx::query("begin").execute(&mut lock).await.expect("begin");
+    sqlx::query("select 1 from room where name = 'slow' for update")
+        .execute(&mut lock)
+        .await
+        .expect("lock the room row");
+    reader
+        .send(ClientCommand::Join {
+            room: "slow".into(),
+            since: None,
+        })
+        .await;
+    const POSTS: u64 = 200;
+    for i in 1..=POSTS {
+        poster.post("busy", &format!("p{i}"), &format!("m{i}")).await;
+    }
+    let mut seqs = Vec::new();
+    while seqs.len() < POSTS as usize {
+        match reader.recv_within(Duration::from_secs(4)).await {
+            Received::Event(ServerEvent::Message(m)) => {
+                assert_eq!(m.room, "busy");
+                seqs.push(m.seq);
+            }
+            Received::Event(ServerEvent::UserJoined { .. }) => {}
+            other => panic!("while the join waits for the store, got {other:?}"),
+        }
+    }
+    assert_eq!(seqs, (1..=POSTS).collect::<Vec<_>>());
+    // The join is still waiting for the lock: nothing else arrived.
+    reader.expect_silence(Duration::from_millis(300)).await;
+    sqlx::query("commit").execute(&mut lock).await.expect("commit");
+    match reader.next_significant().await {
+        ServerEvent::Joined { room, head } => assert_eq!((room.as_str(), head), ("slow", 0)),
+        other => panic!("expected the join's answer, got {other:?}"),
+    }
+    assert_eq!(reader.post_acked("slow", "r1", "still here").await, 1);
     app.stop().await;
 }
