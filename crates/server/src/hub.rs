@@ -279,18 +279,9 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tuitalk_protocol::ChatMessage;
 
     fn message(room: &str, seq: Seq) -> ServerEvent {
-        ServerEvent::Message(ChatMessage {
-            room: room.into(),
-            seq,
-            id: format!("p{seq}"),
-            author_id: "u".into(),
-            author: "ada".into(),
-            text: "hi".into(),
-            ts: 0,
-        })
+        ServerEvent::Message(crate::session::tests::message(room, seq))
     }
 
     #[test]

@@ -269,7 +269,7 @@ impl Session {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn session() -> Session {
@@ -279,9 +279,10 @@ mod tests {
         })
     }
 
-    fn message(seq: Seq) -> ChatMessage {
+    /// A message of `room` with sequence `seq` (also for the hub's and watcher's tests).
+    pub(crate) fn message(room: &str, seq: Seq) -> ChatMessage {
         ChatMessage {
-            room: "r".into(),
+            room: room.into(),
             seq,
             id: format!("p{seq}"),
             author_id: "u".into(),
@@ -292,7 +293,7 @@ mod tests {
     }
 
     fn page(seqs: impl IntoIterator<Item = Seq>) -> Vec<ChatMessage> {
-        seqs.into_iter().map(message).collect()
+        seqs.into_iter().map(|seq| message("r", seq)).collect()
     }
 
     fn seqs(messages: &[ChatMessage]) -> Vec<Seq> {

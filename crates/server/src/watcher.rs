@@ -324,18 +324,9 @@ mod tests {
     use crate::hub::{Delivery, EventReceiver, event_queue};
     use crate::store::NewPost;
     use crate::store::sqlite::SqliteStore;
-    use tuitalk_protocol::ChatMessage;
 
     fn message(room: &str, seq: Seq) -> ServerEvent {
-        ServerEvent::Message(ChatMessage {
-            room: room.into(),
-            seq,
-            id: format!("p{seq}"),
-            author_id: "u".into(),
-            author: "ada".into(),
-            text: "hi".into(),
-            ts: 0,
-        })
+        ServerEvent::Message(crate::session::tests::message(room, seq))
     }
 
     fn seqs(rx: &mut EventReceiver) -> Vec<Seq> {

@@ -91,8 +91,9 @@ async fn chat_history_and_a_second_backend_on_postgres() {
 /// A join stuck behind a held lock of its room (the store is slow for this one command)
 /// does not stop the connection's delivery: with a hub queue of 8 events, the 200
 /// messages posted into another joined room meanwhile all arrive, in order, before the
-/// join is answered; the reader is not closed as a slow consumer. (When commands ran on
-/// the delivery path, the queue overflowed and the reader got 4000.)
+/// join is answered; the reader is not closed as a slow consumer. (Run against the server
+/// before commands left the delivery path, nothing arrived while the join waited: the test
+/// timed out after 4 s, with the queue overflowed behind the blocked join.)
 #[tokio::test]
 async fn a_slow_store_answer_does_not_hold_up_delivery() {
     let Some(db) = TestDb::create().await else {
@@ -114,7 +115,10 @@ async fn a_slow_store_answer_does_not_hold_up_delivery() {
 
     // Hold the room row of "slow": a membership insert (its foreign key) waits for it.
     let mut lock = db.connection().await;
-    sqlx::query("begin").execute(&mut lock).await.expect("begin");
+    sqlx::query("begin")
+        .execute(&mut lock)
+        .await
+        .expect("begin");
     sqlx::query("select 1 from room where name = 'slow' for update")
         .execute(&mut lock)
         .await
@@ -127,7 +131,9 @@ async fn a_slow_store_answer_does_not_hold_up_delivery() {
         .await;
     const POSTS: u64 = 200;
     for i in 1..=POSTS {
-        poster.post("busy", &format!("p{i}"), &format!("m{i}")).await;
+        poster
+            .post("busy", &format!("p{i}"), &format!("m{i}"))
+            .await;
     }
     let mut seqs = Vec::new();
     while seqs.len() < POSTS as usize {
@@ -143,7 +149,10 @@ async fn a_slow_store_answer_does_not_hold_up_delivery() {
     assert_eq!(seqs, (1..=POSTS).collect::<Vec<_>>());
     // The join is still waiting for the lock: nothing else arrived.
     reader.expect_silence(Duration::from_millis(300)).await;
-    sqlx::query("commit").execute(&mut lock).await.expect("commit");
+    sqlx::query("commit")
+        .execute(&mut lock)
+        .await
+        .expect("commit");
     match reader.next_significant().await {
         ServerEvent::Joined { room, head } => assert_eq!((room.as_str(), head), ("slow", 0)),
         other => panic!("expected the join's answer, got {other:?}"),
