@@ -31,8 +31,8 @@ pub struct Peer {
     state: AppState,
     conn_id: ConnId,
     session: Option<Session>,
-    /// The hub queue's sender until `hello` registers the connection with the hub.
-    queue: Option<EventSender>,
+    /// The hub queue's sender, handed to the hub when `hello` registers the connection.
+    queue: EventSender,
     /// Fired by the hub when the queue overflows.
     slow: CancellationToken,
     /// Encoded answers, written by the transport in order.
@@ -69,7 +69,7 @@ impl Peer {
             state,
             conn_id,
             session: None,
-            queue: Some(queue),
+            queue,
             slow,
             outbox: VecDeque::new(),
             acks: None,
@@ -112,17 +112,16 @@ impl Peer {
         Ok(session)
     }
 
-    /// Registers the connection with the hub as `user` and starts its session. Returns
-    /// `false` if it was registered already.
-    pub fn register(&mut self, user: User) -> bool {
-        let Some(queue) = self.queue.take() else {
-            return false;
-        };
-        self.state
-            .hub
-            .register(self.conn_id, &user.user_id, queue, self.slow.clone());
+    /// Registers the connection with the hub as `user` and starts its session (once:
+    /// `hello` is refused on a connection that has a session).
+    pub fn register(&mut self, user: User) {
+        self.state.hub.register(
+            self.conn_id,
+            &user.user_id,
+            self.queue.clone(),
+            self.slow.clone(),
+        );
         self.session = Some(Session::new(user));
-        true
     }
 
     /// Takes one post from the connection's rate, or refuses with `rate_limited`.

@@ -72,9 +72,7 @@ impl Command for Hello {
             rooms,
             limits: state.config.protocol_limits(),
         };
-        if !peer.register(user) {
-            return Err(Refusal::internal());
-        }
+        peer.register(user);
         peer.send(&welcome);
         Ok(())
     }
