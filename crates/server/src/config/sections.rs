@@ -1,0 +1,265 @@
+//! The configuration's sections, one struct per `[section]` of the TOML file, declared
+//! with the `section!` macro: a field's doc comment is both its rustdoc and the comment
+//! `print-default-config` writes above it ([`FieldDoc`]), so the two cannot drift apart.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Secret;
+
+/// One documented setting, as `print-default-config` shows it.
+#[derive(Debug, Clone)]
+pub struct FieldDoc {
+    /// The key inside its section.
+    pub name: &'static str,
+    /// The doc comment lines.
+    pub doc: &'static [&'static str],
+    /// The value as TOML; `None` for an unset optional setting.
+    pub value: Option<toml::Value>,
+}
+
+/// Declares a config section: the struct with serde defaults and unknown keys refused,
+/// its `Default`, and the field documentation for `print-default-config`.
+macro_rules! section {
+    (
+        $(#[doc = $sdoc:literal])*
+        $name:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $field:ident : $ty:ty = $default:expr
+            ),* $(,)?
+        }
+    ) => {
+        $(#[doc = $sdoc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct $name {
+            $(
+                $(#[doc = $doc])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self { $( $field: $default, )* }
+            }
+        }
+
+        impl $name {
+            /// The section's documentation lines.
+            pub const DOC: &'static [&'static str] = &[$($sdoc),*];
+
+            /// Every field with its documentation and current value.
+            pub fn fields(&self) -> Vec<FieldDoc> {
+                vec![$(
+                    FieldDoc {
+                        name: stringify!($field),
+                        doc: &[$($doc),*],
+                        value: toml::Value::try_from(&self.$field).ok(),
+                    },
+                )*]
+            }
+        }
+    };
+}
+
+section! {
+    /// The network side: where to listen and how to shut down.
+    ServerConfig {
+        /// Address and port to listen on (HTTP and WebSocket at `/ws`).
+        listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)),
+        /// On SIGTERM/SIGINT, how long to wait (milliseconds) for connections to close and
+        /// in-flight posts to be acknowledged before exiting anyway.
+        shutdown_timeout_ms: u64 = 10_000,
+    }
+}
+
+section! {
+    /// The message store (embedded SQLite by default, PostgreSQL when `database_url` is
+    /// set) and its group commit.
+    StoreConfig {
+        /// PostgreSQL connection URL (`postgres://user:password@host:port/database`); every
+        /// backend of a cluster uses the same database. Unset: the embedded SQLite store.
+        /// It holds a password, so it is never printed or logged.
+        database_url: Option<Secret> = None,
+        /// Most connections this backend keeps open to PostgreSQL (the group committer
+        /// uses one at a time; the others serve joins, history and resumes).
+        pool_size: u32 = 16,
+        /// How long (milliseconds) a store operation waits for a PostgreSQL connection,
+        /// including reconnecting, before it fails: while PostgreSQL is down, posts are
+        /// refused with `unavailable` after about this long instead of hanging.
+        acquire_timeout_ms: u64 = 2000,
+        /// The longest (milliseconds) one PostgreSQL statement may run (PostgreSQL's
+        /// `statement_timeout` for the store's sessions; migrations are exempt): a batch
+        /// stuck behind a lock or a stalled disk fails after this long, and its posts are
+        /// refused with `unavailable` and sent again by their clients.
+        statement_timeout_ms: u64 = 5000,
+        /// Directory for the server's files (the SQLite database and the generated token
+        /// secret); created when missing.
+        data_dir: PathBuf = PathBuf::from("./data"),
+        /// The SQLite database file; unset means `<data_dir>/tuitalk.db`.
+        sqlite_path: Option<PathBuf> = None,
+        /// How many posts may wait for the committer before posting connections wait
+        /// (the bounded queue in front of group commit).
+        commit_queue: usize = 4096,
+        /// The most posts stored in one transaction (group commit).
+        max_batch: usize = 256,
+    }
+}
+
+section! {
+    /// Session tokens.
+    AuthConfig {
+        /// Key that signs session tokens (HMAC-SHA256); every backend of a cluster needs the
+        /// same one. Unset: a random key is generated once and kept in
+        /// `<data_dir>/token-secret` (mode 0600).
+        secret: Option<Secret> = None,
+    }
+}
+
+section! {
+    /// Limits: every bound the server enforces. The first six are announced to clients in
+    /// `welcome.limits`.
+    LimitsConfig {
+        /// Longest message text, in characters (Unicode scalar values).
+        max_text_chars: u32 = 4000,
+        /// Longest display name, in characters.
+        max_name_chars: u32 = 32,
+        /// Largest text frame accepted, in bytes; larger ones get `frame_too_large`. Frames
+        /// above 4 times this (the transport's hard cap) close the connection with 1009.
+        max_frame_bytes: u32 = 16_384,
+        /// Largest history page (and catch-up page read from the store).
+        history_page_max: u32 = 200,
+        /// Most rooms one connection may have joined at once.
+        max_rooms: u32 = 50,
+        /// Posts per second one connection may sustain; bursts up to the same number.
+        posts_per_second: u32 = 20,
+        /// Outbound frames queued per connection (at least `store.max_batch`, since one
+        /// stored batch may go to one room at once). A reader that lets it overflow is
+        /// closed with 4000 (slow consumer) and resumes after reconnecting.
+        send_queue: usize = 1024,
+        /// Most WebSocket connections at once; more are closed with 1013 right after the
+        /// upgrade.
+        max_connections: usize = 10_000,
+        /// New WebSocket connections this backend accepts per second (bursts up to the same
+        /// number). More are refused before the upgrade with HTTP 503 and `Retry-After: 1`,
+        /// and clients retry after their backoff: a crowd reconnecting after another
+        /// backend failed is admitted at a pace the store keeps up with (admission control).
+        accepts_per_second: u32 = 500,
+        /// Time (milliseconds) a new connection has to send `hello` before it is closed
+        /// with 4002.
+        hello_timeout_ms: u64 = 10_000,
+        /// Interval (milliseconds) between the server's WebSocket pings.
+        ping_interval_ms: u64 = 20_000,
+        /// A connection from which nothing (no frame, no pong) arrived for this long
+        /// (milliseconds) is closed with 4003.
+        idle_timeout_ms: u64 = 60_000,
+        /// Protocol violations (undecodable or oversized frames, commands before `hello`)
+        /// tolerated per connection per minute; one more closes it with 1008.
+        max_errors_per_minute: u32 = 60,
+        /// Initial size (bytes) of each WebSocket's read buffer; it grows for larger frames.
+        /// Small keeps idle connections cheap.
+        ws_read_buffer_bytes: usize = 512,
+        /// Bytes of queued outgoing frames a WebSocket gathers before writing them to the
+        /// socket; whatever is gathered is written once the send queue runs empty.
+        ws_write_buffer_bytes: usize = 8192,
+        /// Most users the REST API's post rate limiter (`posts_per_second` per user) tracks
+        /// at once; users idle for a second are forgotten first. When this many posted
+        /// within the last second, further REST posts get `rate_limited` (HTTP 429).
+        rest_max_posters: usize = 10_000,
+    }
+}
+
+section! {
+    /// The broker between backends. Without `redis_nodes`, the in-process broker of a
+    /// single server; with it, the Redis Cluster broker, the room watcher and presence in
+    /// Redis (docs/architecture.md).
+    BrokerConfig {
+        /// Comma-separated seed URLs of the Redis Cluster, with the password, e.g.
+        /// `redis://:PASSWORD@10.0.0.1:6379,redis://:PASSWORD@10.0.0.2:6379` (a secret:
+        /// never printed). Unset: the in-process broker (one server only).
+        redis_nodes: Option<Secret> = None,
+        /// Bound (milliseconds) of every Redis connect and command. A command that takes
+        /// longer counts as a failure and makes the broker degraded.
+        redis_timeout_ms: u64 = 1000,
+        /// While the broker is connected: interval (milliseconds) between the room
+        /// watcher's checks of the head sequences of all subscribed rooms (one store
+        /// query), which delivers messages the broker lost.
+        watch_interval_ms: u64 = 1000,
+        /// While the broker is degraded (Redis unreachable): the room watcher's interval
+        /// (milliseconds). Messages of other backends then arrive through the store
+        /// within about this time.
+        degraded_watch_interval_ms: u64 = 150,
+        /// The most missed messages the room watcher hands to local connections per room
+        /// and check (the newest ones; sessions fetch older missing ones from the store),
+        /// and the most messages it holds back per room while waiting for a missing
+        /// predecessor. At most `limits.send_queue`.
+        watch_max_dispatch: u32 = 64,
+        /// How long (milliseconds) a message that arrived before its predecessor is held
+        /// back for it before the room watcher reads the missing messages from the store.
+        reorder_wait_ms: u64 = 50,
+        /// Interval (milliseconds) at which each backend refreshes its presence entries
+        /// in Redis and removes expired users of its rooms (announcing `user_left`).
+        presence_refresh_ms: u64 = 5000,
+        /// Lifetime (milliseconds) of a presence entry that is not refreshed: the users of
+        /// a backend that died disappear within this time. Above `presence_refresh_ms`.
+        presence_expiry_ms: u64 = 15_000,
+        /// First delay (milliseconds) before resubscribing after Redis failed; it doubles
+        /// (with jitter) on each failed attempt.
+        resubscribe_min_backoff_ms: u64 = 100,
+        /// Longest delay (milliseconds) between resubscription attempts: how long a
+        /// returning Redis may wait to be noticed.
+        resubscribe_max_backoff_ms: u64 = 2000,
+        /// Events waiting to be published to Redis; when full, further events are not
+        /// published (other backends' watchers find the messages in the store).
+        publish_queue: usize = 8192,
+        /// Events received from Redis waiting to be handed to local connections; when
+        /// full, further ones are dropped (and repaired from the store).
+        receive_queue: usize = 8192,
+        /// How many recent event ids each backend remembers to drop events Redis
+        /// delivers twice.
+        dedup_window: usize = 4096,
+    }
+}
+
+section! {
+    /// Logging.
+    LogConfig {
+        /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or
+        /// `tuitalk_server=debug,info`); the `RUST_LOG` environment variable overrides it.
+        filter: String = "info".to_owned(),
+    }
+}
+
+section! {
+    /// The web client served at `/`.
+    WebConfig {
+        /// Directory of a built web client (`index.html`, `tuitalk_web.js`,
+        /// `tuitalk_web_bg.wasm`, ...; `scripts/build-web.sh` writes one to
+        /// `crates/web/dist`), read once at startup. Unset: the files embedded into the
+        /// binary when it was built (present when the web client was built first), or
+        /// else a page at `/` that tells how to build them.
+        assets_dir: Option<PathBuf> = None,
+    }
+}
+
+impl BrokerConfig {
+    /// The seed URLs of `redis_nodes` (empty when unset).
+    pub fn redis_node_list(&self) -> Vec<Secret> {
+        self.redis_nodes
+            .as_ref()
+            .map(|nodes| {
+                nodes
+                    .expose()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|node| !node.is_empty())
+                    .map(Secret::new)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,173 @@
+//! Range and consistency checks of a loaded [`Config`]: [`Config::validate`] and the
+//! broker's own checks. Every error names the offending key and never repeats a secret.
+
+use super::{BrokerConfig, Config, ConfigError};
+
+impl Config {
+    /// Checks value ranges; the error names the offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn positive(key: &'static str, value: u64) -> Result<(), ConfigError> {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be at least 1".to_owned(),
+                });
+            }
+            Ok(())
+        }
+        let l = &self.limits;
+        positive("store.commit_queue", self.store.commit_queue as u64)?;
+        positive("store.max_batch", self.store.max_batch as u64)?;
+        positive("store.pool_size", self.store.pool_size.into())?;
+        positive("store.acquire_timeout_ms", self.store.acquire_timeout_ms)?;
+        positive(
+            "store.statement_timeout_ms",
+            self.store.statement_timeout_ms,
+        )?;
+        if let Some(url) = &self.store.database_url
+            && url
+                .expose()
+                .parse::<sqlx::postgres::PgConnectOptions>()
+                .is_err()
+        {
+            // The reason never repeats the URL: it holds a password.
+            return Err(ConfigError::Invalid {
+                key: "store.database_url",
+                reason: "not a valid postgres:// URL".to_owned(),
+            });
+        }
+        positive("limits.max_text_chars", l.max_text_chars.into())?;
+        positive("limits.max_name_chars", l.max_name_chars.into())?;
+        positive("limits.history_page_max", l.history_page_max.into())?;
+        positive("limits.max_rooms", l.max_rooms.into())?;
+        positive("limits.posts_per_second", l.posts_per_second.into())?;
+        positive("limits.send_queue", l.send_queue as u64)?;
+        positive("limits.max_connections", l.max_connections as u64)?;
+        positive("limits.accepts_per_second", l.accepts_per_second.into())?;
+        positive("limits.hello_timeout_ms", l.hello_timeout_ms)?;
+        positive("limits.ping_interval_ms", l.ping_interval_ms)?;
+        positive("limits.idle_timeout_ms", l.idle_timeout_ms)?;
+        positive(
+            "limits.max_errors_per_minute",
+            l.max_errors_per_minute.into(),
+        )?;
+        positive("limits.ws_read_buffer_bytes", l.ws_read_buffer_bytes as u64)?;
+        positive("limits.rest_max_posters", l.rest_max_posters as u64)?;
+        positive(
+            "server.shutdown_timeout_ms",
+            self.server.shutdown_timeout_ms,
+        )?;
+        if l.max_frame_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_frame_bytes",
+                reason: "must be at least 1024 (a hello or a short post must fit)".to_owned(),
+            });
+        }
+        if l.send_queue < self.store.max_batch {
+            return Err(ConfigError::Invalid {
+                key: "limits.send_queue",
+                reason: format!(
+                    "must be at least store.max_batch ({}): one batch may all go to one room",
+                    self.store.max_batch
+                ),
+            });
+        }
+        if l.idle_timeout_ms <= l.ping_interval_ms {
+            return Err(ConfigError::Invalid {
+                key: "limits.idle_timeout_ms",
+                reason: "must be above limits.ping_interval_ms, or every client times out"
+                    .to_owned(),
+            });
+        }
+        self.broker.validate(l.send_queue)?;
+        if let Some(secret) = &self.auth.secret
+            && secret.expose().len() < 16
+        {
+            return Err(ConfigError::Invalid {
+                key: "auth.secret",
+                reason: "must be at least 16 characters".to_owned(),
+            });
+        }
+        if self
+            .log
+            .filter
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(ConfigError::Invalid {
+                key: "log.filter",
+                reason: format!("`{}` is not a valid tracing filter", self.log.filter),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl BrokerConfig {
+    /// Checks the broker settings; `send_queue` is `limits.send_queue`, the bound of
+    /// `watch_max_dispatch`.
+    fn validate(&self, send_queue: usize) -> Result<(), ConfigError> {
+        fn invalid(key: &'static str, reason: &str) -> ConfigError {
+            ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            }
+        }
+        for (key, value) in [
+            ("broker.redis_timeout_ms", self.redis_timeout_ms),
+            ("broker.watch_interval_ms", self.watch_interval_ms),
+            (
+                "broker.degraded_watch_interval_ms",
+                self.degraded_watch_interval_ms,
+            ),
+            ("broker.watch_max_dispatch", self.watch_max_dispatch.into()),
+            ("broker.reorder_wait_ms", self.reorder_wait_ms),
+            ("broker.presence_refresh_ms", self.presence_refresh_ms),
+            (
+                "broker.resubscribe_min_backoff_ms",
+                self.resubscribe_min_backoff_ms,
+            ),
+            ("broker.publish_queue", self.publish_queue as u64),
+            ("broker.receive_queue", self.receive_queue as u64),
+            ("broker.dedup_window", self.dedup_window as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if self.watch_max_dispatch as usize > send_queue {
+            return Err(invalid(
+                "broker.watch_max_dispatch",
+                "must be at most limits.send_queue",
+            ));
+        }
+        if self.presence_expiry_ms <= self.presence_refresh_ms {
+            return Err(invalid(
+                "broker.presence_expiry_ms",
+                "must be above broker.presence_refresh_ms, or live users expire",
+            ));
+        }
+        if self.resubscribe_max_backoff_ms < self.resubscribe_min_backoff_ms {
+            return Err(invalid(
+                "broker.resubscribe_max_backoff_ms",
+                "must be at least broker.resubscribe_min_backoff_ms",
+            ));
+        }
+        if self.redis_nodes.is_some() {
+            let nodes = self.redis_node_list();
+            if nodes.is_empty() {
+                return Err(invalid("broker.redis_nodes", "lists no node"));
+            }
+            for node in nodes {
+                // The message must not repeat the URL: it may hold the password.
+                if redis::IntoConnectionInfo::into_connection_info(node.expose()).is_err() {
+                    return Err(invalid(
+                        "broker.redis_nodes",
+                        "a node is not a redis:// URL (host:port, optional :password@)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
