@@ -121,7 +121,7 @@ impl Peer {
             self.queue.clone(),
             self.slow.clone(),
         );
-        self.session = Some(Session::new(user));
+        self.session = Some(Session::new(user, self.state.config.limits.send_queue));
     }
 
     /// Takes one post from the connection's rate, or refuses with `rate_limited`.

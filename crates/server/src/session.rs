@@ -8,14 +8,17 @@
 //! - **live**: `last` was delivered; `last + 1` is sent, anything at or below `last` is a
 //!   duplicate, anything above `last + 1` means a gap;
 //! - **filling**: messages `last + 1 ..= up_to` are read from the store a page at a time
-//!   (a resume, or a gap); live messages meanwhile only raise `up_to` — every published
-//!   message is already stored (G1), so the next page brings it, in order.
+//!   (a resume, or a gap). Live messages that follow `up_to` without a hole are held (at
+//!   most `limits.send_queue`, shared frames) and sent once the pages caught up, as before
+//!   a gap repair; any other live message only raises `up_to` (and drops what was held) —
+//!   every published message is already stored (G1), so a page brings it, in order.
 //!
 //! The connection asks [`Session::next_fill`] which page to read, reads it off its
 //! delivery path, and hands the page to [`Session::filled`].
 
 use std::collections::HashMap;
 
+use axum::extract::ws::Utf8Bytes;
 use tuitalk_protocol::{ChatMessage, Seq};
 
 use crate::store::User;
@@ -55,6 +58,15 @@ pub struct FillRead {
     pub up_to: Seq,
 }
 
+/// What a filled page sends: a message read from the store, or a held live frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filled {
+    /// Read from the store (to encode).
+    Stored(ChatMessage),
+    /// A live message's frame, held while the gap before it was read.
+    Live(Utf8Bytes),
+}
+
 /// The state of one authenticated connection.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -64,15 +76,22 @@ pub struct Session {
     rooms: HashMap<String, Cursor>,
     /// Filling rooms whose next page is to be read, oldest need first.
     to_fill: Vec<String>,
+    /// Per filling room, the live frames `up_to + 1, up_to + 2, ...` that arrived.
+    held: HashMap<String, Vec<(Seq, Utf8Bytes)>>,
+    /// The most frames held per room.
+    max_held: usize,
 }
 
 impl Session {
-    /// A session for `user` with no rooms joined.
-    pub fn new(user: User) -> Self {
+    /// A session for `user` with no rooms joined, holding at most `max_held` live frames
+    /// per filling room.
+    pub fn new(user: User, max_held: usize) -> Self {
         Self {
             user,
             rooms: HashMap::new(),
             to_fill: Vec::new(),
+            held: HashMap::new(),
+            max_held,
         }
     }
 
@@ -120,6 +139,12 @@ impl Session {
         let Some(cursor) = self.rooms.get_mut(room) else {
             return;
         };
+        // Held frames are read from the store with the rest.
+        let held = self
+            .held
+            .remove(room)
+            .and_then(|held| held.last().map(|(seq, _)| *seq))
+            .unwrap_or(0);
         let (start, up_to, reading) = match *cursor {
             Cursor::Joining { seen } => (since.map_or(head, |s| s.min(head)), seen, false),
             Cursor::Live { last } => (since.map_or(last, |s| s.min(head)), last, false),
@@ -129,7 +154,7 @@ impl Session {
                 reading,
             } => (since.map_or(last, |s| s.min(head)), up_to, reading),
         };
-        let up_to = up_to.max(head);
+        let up_to = up_to.max(head).max(held);
         *cursor = if start < up_to {
             if !reading {
                 self.to_fill.push(room.to_owned());
@@ -147,10 +172,12 @@ impl Session {
     /// Forgets a room (left).
     pub fn remove(&mut self, room: &str) {
         self.rooms.remove(room);
+        self.held.remove(room);
     }
 
-    /// A live message of sequence `seq` in `room`: returns whether to send it now.
-    pub fn on_message(&mut self, room: &str, seq: Seq) -> bool {
+    /// A live message of sequence `seq` in `room`, encoded as `frame`: returns whether to
+    /// send it now (else it is a duplicate, held, or to be read from the store).
+    pub fn on_message(&mut self, room: &str, seq: Seq, frame: &Utf8Bytes) -> bool {
         let Some(cursor) = self.rooms.get_mut(room) else {
             return false;
         };
@@ -165,17 +192,32 @@ impl Session {
                 true
             }
             Cursor::Live { last } => {
-                // A gap: read the missing ones, and this one, from the store.
+                // A gap: read the missing ones from the store, then send this one.
                 *cursor = Cursor::Filling {
                     last: *last,
-                    up_to: seq,
+                    up_to: seq - 1,
                     reading: false,
                 };
                 self.to_fill.push(room.to_owned());
+                self.held
+                    .insert(room.to_owned(), vec![(seq, frame.clone())]);
                 false
             }
             Cursor::Filling { up_to, .. } => {
-                *up_to = (*up_to).max(seq);
+                if seq <= *up_to {
+                    return false;
+                }
+                let held = self.held.entry(room.to_owned()).or_default();
+                let next = *up_to + held.len() as Seq + 1;
+                if seq < next {
+                    // Held already.
+                } else if seq == next && held.len() < self.max_held {
+                    held.push((seq, frame.clone()));
+                } else {
+                    // Another gap, or too many held: the store brings all of it.
+                    *up_to = seq;
+                    held.clear();
+                }
                 false
             }
         }
@@ -188,6 +230,11 @@ impl Session {
             self.rooms.get(room),
             Some(Cursor::Live { .. } | Cursor::Filling { .. })
         )
+    }
+
+    /// Whether a filling room may wait for its next page read ([`next_fill`](Self::next_fill)).
+    pub fn awaits_fill(&self) -> bool {
+        !self.to_fill.is_empty()
     }
 
     /// The next page to read from the store, if a filling room waits for one; marks the
@@ -212,9 +259,10 @@ impl Session {
         None
     }
 
-    /// A page read for `read` arrived: returns the messages to send, in order, and moves
-    /// the cursor (live once `up_to` is reached, else another page is due).
-    pub fn filled(&mut self, read: &FillRead, page: Vec<ChatMessage>) -> Vec<ChatMessage> {
+    /// A page read for `read` arrived: returns what to send, in order, and moves the
+    /// cursor (live once `up_to` is reached, with the held frames sent after the page;
+    /// else another page is due).
+    pub fn filled(&mut self, read: &FillRead, page: Vec<ChatMessage>) -> Vec<Filled> {
         let Some(cursor) = self.rooms.get_mut(&read.room) else {
             return Vec::new();
         };
@@ -231,13 +279,12 @@ impl Session {
                     up_to,
                     "store has fewer messages than announced"
                 );
-                *cursor = Cursor::Live { last: up_to };
-                return send;
+                last = up_to;
             }
             for message in page {
                 if message.seq > last {
                     last = message.seq;
-                    send.push(message);
+                    send.push(Filled::Stored(message));
                 }
             }
         } else {
@@ -251,10 +298,16 @@ impl Session {
                     break;
                 }
                 last = message.seq;
-                send.push(message);
+                send.push(Filled::Stored(message));
             }
         }
         *cursor = if last >= up_to {
+            for (seq, frame) in self.held.remove(&read.room).unwrap_or_default() {
+                if seq > last {
+                    last = seq;
+                    send.push(Filled::Live(frame));
+                }
+            }
             Cursor::Live { last }
         } else {
             self.to_fill.push(read.room.clone());
@@ -273,10 +326,11 @@ pub(crate) mod tests {
     use super::*;
 
     fn session() -> Session {
-        Session::new(User {
+        let user = User {
             user_id: "u".into(),
             name: "ada".into(),
-        })
+        };
+        Session::new(user, 3)
     }
 
     /// A message of `room` with sequence `seq` (also for the hub's and watcher's tests).
@@ -296,8 +350,23 @@ pub(crate) mod tests {
         seqs.into_iter().map(|seq| message("r", seq)).collect()
     }
 
-    fn seqs(messages: &[ChatMessage]) -> Vec<Seq> {
-        messages.iter().map(|m| m.seq).collect()
+    /// A live frame whose text is its sequence.
+    fn frame(seq: Seq) -> Utf8Bytes {
+        Utf8Bytes::from(seq.to_string())
+    }
+
+    /// The sequences sent, `L` marking held live frames.
+    fn seqs(sent: &[Filled]) -> Vec<String> {
+        sent.iter()
+            .map(|f| match f {
+                Filled::Stored(m) => m.seq.to_string(),
+                Filled::Live(frame) => format!("L{}", frame.as_str()),
+            })
+            .collect()
+    }
+
+    fn stored(seqs: impl IntoIterator<Item = Seq>) -> Vec<String> {
+        seqs.into_iter().map(|s| s.to_string()).collect()
     }
 
     #[test]
@@ -307,24 +376,51 @@ pub(crate) mod tests {
         assert!(!s.begin_join("r"));
         s.joined("r", None, 5);
         assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 5 }));
-        assert!(!s.on_message("r", 3));
-        assert!(!s.on_message("r", 5));
-        assert!(s.on_message("r", 6));
-        assert!(!s.on_message("other", 1));
+        assert!(!s.on_message("r", 3, &frame(3)));
+        assert!(!s.on_message("r", 5, &frame(5)));
+        assert!(s.on_message("r", 6, &frame(6)));
+        assert!(!s.on_message("other", 1, &frame(1)));
+        assert!(!s.awaits_fill());
         assert_eq!(s.next_fill(), None);
-        // A gap: nothing is sent until the store was read, live ones raise the target.
-        assert!(!s.on_message("r", 9));
-        assert!(!s.on_message("r", 10));
+        // A gap: 7 and 8 are read from the store, 9 and 10 (live meanwhile) are held and
+        // follow them.
+        assert!(!s.on_message("r", 9, &frame(9)));
+        assert!(!s.on_message("r", 10, &frame(10)));
+        assert!(!s.on_message("r", 9, &frame(9)));
+        assert!(s.awaits_fill());
         let read = s.next_fill().expect("a page to read");
-        assert_eq!((read.after, read.up_to), (6, 10));
+        assert_eq!((read.after, read.up_to), (6, 8));
         assert_eq!(s.next_fill(), None, "one read per room at a time");
-        assert!(!s.on_message("r", 11));
-        assert_eq!(seqs(&s.filled(&read, page(7..=10))), vec![7, 8, 9, 10]);
+        assert_eq!(s.filled(&read, page(7..=8)), {
+            let mut want: Vec<Filled> = page(7..=8).into_iter().map(Filled::Stored).collect();
+            want.extend([Filled::Live(frame(9)), Filled::Live(frame(10))]);
+            want
+        });
+        assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 10 }));
+        assert!(s.on_message("r", 11, &frame(11)));
+        // More live ones than can be held (3): the store brings them all.
+        for seq in 13..=16 {
+            assert!(!s.on_message("r", seq, &frame(seq)));
+        }
+        let read = s.next_fill().expect("read");
+        assert_eq!((read.after, read.up_to), (11, 16));
+        assert_eq!(seqs(&s.filled(&read, page(12..=16))), stored(12..=16));
+        assert!(s.on_message("r", 17, &frame(17)));
+        // A second gap behind the held ones: the store brings everything up to it.
+        assert!(!s.on_message("r", 19, &frame(19)));
+        assert!(!s.on_message("r", 21, &frame(21)));
+        let read = s.next_fill().expect("read");
+        assert_eq!((read.after, read.up_to), (17, 21));
+        // A short page: the rest comes with the next one.
+        assert_eq!(seqs(&s.filled(&read, page(18..=19))), stored(18..=19));
+        assert!(!s.on_message("r", 22, &frame(22)));
         let read = s.next_fill().expect("the rest");
-        assert_eq!((read.after, read.up_to), (10, 11));
-        assert_eq!(seqs(&s.filled(&read, page([11]))), vec![11]);
-        assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 11 }));
-        assert!(s.on_message("r", 12));
+        assert_eq!((read.after, read.up_to), (19, 21));
+        assert_eq!(
+            seqs(&s.filled(&read, page(20..=21))),
+            vec!["20", "21", "L22"]
+        );
+        assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 22 }));
     }
 
     #[test]
@@ -332,14 +428,14 @@ pub(crate) mod tests {
         let mut s = session();
         s.begin_join("r");
         assert!(!s.shows_room_events("r"));
-        assert!(!s.on_message("r", 8));
-        assert!(!s.on_message("r", 7));
+        assert!(!s.on_message("r", 8, &frame(8)));
+        assert!(!s.on_message("r", 7, &frame(7)));
         // Head 6 read after subscribing; 7 and 8 came live meanwhile.
         s.joined("r", None, 6);
         assert!(s.shows_room_events("r"));
         let read = s.next_fill().expect("read");
         assert_eq!((read.after, read.up_to), (6, 8));
-        assert_eq!(seqs(&s.filled(&read, page(7..=8))), vec![7, 8]);
+        assert_eq!(seqs(&s.filled(&read, page(7..=8))), stored(7..=8));
         assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 8 }));
     }
 
@@ -357,9 +453,9 @@ pub(crate) mod tests {
         assert!(s.filled(&read, page(3..=5)).is_empty());
         let read = s.next_fill().expect("read again");
         assert_eq!((read.after, read.up_to), (1, 5));
-        assert_eq!(seqs(&s.filled(&read, page(2..=4))), vec![2, 3, 4]);
+        assert_eq!(seqs(&s.filled(&read, page(2..=4))), stored(2..=4));
         let read = s.next_fill().expect("last page");
-        assert_eq!(seqs(&s.filled(&read, page([5]))), vec![5]);
+        assert_eq!(seqs(&s.filled(&read, page([5]))), stored([5]));
         // `since` above the head is capped; a repeated join without it changes nothing.
         s.joined("r", Some(99), 5);
         assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 5 }));
@@ -374,13 +470,14 @@ pub(crate) mod tests {
         s.joined("r", Some(0), 3);
         let read = s.next_fill().expect("read");
         // A hole in the store: what is there is sent.
-        assert_eq!(seqs(&s.filled(&read, page([1, 3]))), vec![1, 3]);
+        assert_eq!(seqs(&s.filled(&read, page([1, 3]))), stored([1, 3]));
         assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 3 }));
-        assert!(!s.on_message("r", 6));
+        assert!(!s.on_message("r", 6, &frame(6)));
         let read = s.next_fill().expect("read");
-        assert!(s.filled(&read, Vec::new()).is_empty());
+        // 4 and 5 missing from the store: the held 6 still goes out.
+        assert_eq!(seqs(&s.filled(&read, Vec::new())), vec!["L6"]);
         assert_eq!(s.cursor("r"), Some(Cursor::Live { last: 6 }));
-        assert!(s.on_message("r", 7));
+        assert!(s.on_message("r", 7, &frame(7)));
     }
 
     #[test]

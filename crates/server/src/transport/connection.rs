@@ -22,7 +22,7 @@ use crate::commands::{self, Context, InFlight, Started, posts};
 use crate::error::Refusal;
 use crate::hub::{ConnId, Delivery, EventReceiver, EventSender};
 use crate::peer::Peer;
-use crate::session::FillRead;
+use crate::session::{FillRead, Filled, Session};
 use crate::store::StoreError;
 
 /// Most queued events written before one flush.
@@ -215,6 +215,9 @@ impl Connection {
 
     /// Starts a store read for every filling room that waits for its next page.
     fn start_page_reads(&mut self) {
+        if !self.peer.session().is_ok_and(Session::awaits_fill) {
+            return;
+        }
         let page = self.state().config.limits.history_page_max;
         let store = self.state().store.clone();
         let Some(session) = self.peer.session_mut() else {
@@ -254,8 +257,11 @@ impl Connection {
         let Some(session) = self.peer.session_mut() else {
             return Ok(());
         };
-        for message in session.filled(&read, page) {
-            self.peer.send(&ServerEvent::Message(message));
+        for sent in session.filled(&read, page) {
+            match sent {
+                Filled::Stored(message) => self.peer.send(&ServerEvent::Message(message)),
+                Filled::Live(frame) => self.peer.outbox().push_back(frame),
+            }
         }
         Ok(())
     }
@@ -267,7 +273,7 @@ impl Connection {
         };
         let frame = match delivery {
             Delivery::Message { room, seq, frame } => {
-                if !session.on_message(room, *seq) {
+                if !session.on_message(room, *seq, frame) {
                     return Ok(());
                 }
                 self.peer.state().metrics.deliveries.inc();
