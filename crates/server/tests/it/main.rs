@@ -1,5 +1,7 @@
-//! Integration tests: each test starts the real server (`spawn_app`) on 127.0.0.1:0 with a
-//! fresh data directory and talks to it over WebSocket. `TEST_LOG=debug` shows logs.
+//! Integration tests: most start the real server (`spawn_app`) on 127.0.0.1:0 with a
+//! fresh data directory and talk to it over WebSocket; `store` runs the `Store` contract
+//! directly on both implementations (SQLite and the lab's PostgreSQL). `TEST_LOG=debug`
+//! shows logs.
 
 mod auth;
 mod backends;
@@ -19,8 +21,8 @@ mod nginx;
 mod pg;
 mod pg_outage;
 mod pg_server;
-mod pg_store;
 mod rest;
 mod resume;
 mod shutdown;
+mod store;
 mod web;

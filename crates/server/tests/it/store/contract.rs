@@ -1,40 +1,26 @@
-//! The PostgreSQL store against the real lab PostgreSQL: the `Store` contract (the same
-//! cases as the SQLite unit test and more), several stores as several backends appending
-//! at once, and a post id racing in from another backend.
+//! The cases of the `Store` contract, each written once against a [`TestDatabase`] and run
+//! on SQLite and PostgreSQL: batch sequencing, idempotency and id conflicts, heads, resume
+//! and history pages, users and memberships, and several stores on one database (as
+//! several backends) appending at once.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tuitalk_protocol::Seq;
-use tuitalk_server::store::postgres::PgStore;
-use tuitalk_server::store::{Appended, NewPost, Store, StoreError};
+use tuitalk_protocol::{ChatMessage, Seq};
+use tuitalk_server::store::{NewPost, StoreError};
 
-use crate::pg::TestDb;
+use super::{TestDatabase, post, seqs};
 
-fn post(author: &str, room: &str, id: &str, text: &str) -> NewPost {
-    NewPost {
-        room: room.into(),
-        post_id: id.into(),
-        author_id: author.into(),
-        text: text.into(),
-        ts: 1,
-    }
+/// The sequences of a page of messages.
+fn page_seqs(page: &[ChatMessage]) -> Vec<Seq> {
+    page.iter().map(|m| m.seq).collect()
 }
 
-/// (seq, duplicate) of each outcome, `None` for a refused post.
-fn seqs(out: &[Result<Appended, StoreError>]) -> Vec<Option<(Seq, bool)>> {
-    out.iter()
-        .map(|o| o.as_ref().map(|a| (a.message.seq, a.duplicate)).ok())
-        .collect()
-}
-
-#[tokio::test]
-async fn batch_sequences_duplicates_and_conflicts() {
-    let Some(db) = TestDb::create().await else {
-        return;
-    };
-    let store = db.store().await;
+/// One batch sequences each room from 1, answers an in-batch resend with the original
+/// message, refuses a reused id with other text and an unknown author; a later batch
+/// answers resends with the stored message and continues each room's sequence.
+pub async fn batch_sequences_duplicates_and_conflicts(db: &dyn TestDatabase) {
+    let store = db.open().await;
     let ada = store.create_guest("ada").await.expect("guest");
     assert_eq!(store.join(&ada.user_id, "r").await.expect("join"), 0);
     let out = store
@@ -137,12 +123,10 @@ async fn batch_sequences_duplicates_and_conflicts() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn users_memberships_and_names() {
-    let Some(db) = TestDb::create().await else {
-        return;
-    };
-    let store = db.store().await;
+/// Users are created, found and renamed; joins are idempotent and answer the current
+/// head; leaving is idempotent; messages keep the name they were posted under.
+pub async fn users_memberships_and_names(db: &dyn TestDatabase) {
+    let store = db.open().await;
     store.ping().await.expect("ping");
     let ada = store.create_guest("ada").await.expect("guest");
     assert_eq!(
@@ -198,12 +182,11 @@ async fn users_memberships_and_names() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn history_and_resume_pages_are_exact() {
-    let Some(db) = TestDb::create().await else {
-        return;
-    };
-    let store = db.store().await;
+/// History pages are the newest `limit` before a sequence with an exact `has_more`;
+/// resume pages are `after < seq <= up_to`, ascending, at most `limit`; sequences beyond
+/// the database's integer range are clamped, not errors.
+pub async fn history_and_resume_pages_are_exact(db: &dyn TestDatabase) {
+    let store = db.open().await;
     let ada = store.create_guest("ada").await.expect("guest");
     // 25 posts in three batches, interleaved with another room.
     let mut batch = Vec::new();
@@ -217,8 +200,6 @@ async fn history_and_resume_pages_are_exact() {
                 .expect("batch");
         }
     }
-    let page_seqs =
-        |page: &[tuitalk_protocol::ChatMessage]| page.iter().map(|m| m.seq).collect::<Vec<_>>();
     let (page, more) = store.history("h", None, 10).await.expect("history");
     assert_eq!(page_seqs(&page), (16..=25).collect::<Vec<_>>());
     assert!(more);
@@ -243,7 +224,7 @@ async fn history_and_resume_pages_are_exact() {
     assert!(!more);
     let (page, more) = store.history("nowhere", None, 5).await.expect("history");
     assert!(page.is_empty() && !more);
-    // A `before` beyond the bigint range is clamped, not an error.
+    // A `before` beyond the 64-bit signed range is clamped, not an error.
     let (page, _) = store
         .history("h", Some(u64::MAX), 3)
         .await
@@ -266,16 +247,29 @@ async fn history_and_resume_pages_are_exact() {
     store.close().await;
 }
 
-/// Three stores (three backends) append batches to one room at once, while a fourth room
-/// set overlaps to exercise the lock order: every post stored once, sequences 1..N.
-#[tokio::test]
-async fn concurrent_backends_get_sequences_without_holes() {
-    let Some(db) = TestDb::create().await else {
-        return;
-    };
+/// A post to a room nobody joined creates the room; a store opened afterwards on the same
+/// database (migrations already applied) sees it.
+pub async fn a_store_opened_later_sees_what_was_stored(db: &dyn TestDatabase) {
+    let store = db.open().await;
+    let ada = store.create_guest("ada").await.expect("guest");
+    let out = store
+        .append_batch(vec![post(&ada.user_id, "new-room", "p", "t")])
+        .await
+        .expect("batch");
+    assert_eq!(seqs(&out), vec![Some((1, false))]);
+    let again = db.open().await;
+    assert_eq!(again.head("new-room").await.expect("head"), 1);
+    again.close().await;
+    store.close().await;
+}
+
+/// Three stores (three backends), two writers each, append batches to one room at once
+/// while two more rooms overlap in varying order inside the batches (exercising the lock
+/// order): every post stored once, under the sequence it was acknowledged with, 1..N.
+pub async fn concurrent_stores_get_sequences_without_holes(db: &dyn TestDatabase) {
     let mut stores = Vec::new();
     for _ in 0..3 {
-        stores.push(Arc::new(db.store().await));
+        stores.push(db.open().await);
     }
     let ada = stores[0].create_guest("ada").await.expect("guest");
     const BATCHES: usize = 20;
@@ -330,10 +324,7 @@ async fn concurrent_backends_get_sequences_without_holes() {
             .messages_after(room, 0, n + 10, 10_000)
             .await
             .expect("after");
-        assert_eq!(
-            stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
-            (1..=n).collect::<Vec<_>>()
-        );
+        assert_eq!(page_seqs(&stored), (1..=n).collect::<Vec<_>>());
         // Every acknowledged post is stored under the sequence it was acked with.
         let expected: HashSet<(Seq, String)> = all
             .iter()
@@ -348,16 +339,12 @@ async fn concurrent_backends_get_sequences_without_holes() {
     }
 }
 
-/// The same post sent through two backends at once is stored once: one of them stores
-/// it, the other answers with the same sequence as a duplicate; the other posts of both
-/// batches are stored.
-#[tokio::test]
-async fn same_post_from_two_backends_is_stored_once() {
-    let Some(db) = TestDb::create().await else {
-        return;
-    };
-    let one = Arc::new(db.store().await);
-    let two = Arc::new(db.store().await);
+/// The same post sent through two stores (two backends) at once is stored once: one of
+/// them stores it, the other answers with the same message as a duplicate; the other
+/// posts of both batches are stored.
+pub async fn same_post_from_two_stores_is_stored_once(db: &dyn TestDatabase) {
+    let one = db.open().await;
+    let two = db.open().await;
     let ada = one.create_guest("ada").await.expect("guest");
     for round in 0..30 {
         let shared = post(&ada.user_id, "r", &format!("same{round}"), "hello");
@@ -386,7 +373,7 @@ async fn same_post_from_two_backends_is_stored_once() {
         assert_eq!(
             shared_outcomes.iter().filter(|a| !a.duplicate).count(),
             1,
-            "round {round}: exactly one backend stored it"
+            "round {round}: exactly one store stored it"
         );
         assert_eq!(shared_outcomes[0].message, shared_outcomes[1].message);
         for out in &outcomes {
@@ -398,174 +385,9 @@ async fn same_post_from_two_backends_is_stored_once() {
     let head = one.head("r").await.expect("head");
     assert_eq!(head, 150);
     let stored = two.messages_after("r", 0, head, 1000).await.expect("after");
-    assert_eq!(
-        stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        (1..=150).collect::<Vec<_>>()
-    );
+    assert_eq!(page_seqs(&stored), (1..=150).collect::<Vec<_>>());
     let ids: HashSet<_> = stored.iter().map(|m| m.id.clone()).collect();
     assert_eq!(ids.len(), 150);
     one.close().await;
     two.close().await;
-}
-
-/// Another backend holds the same post id in an open transaction: the batch waits on it,
-/// hits the unique index when it commits, retries, and answers the post as a duplicate
-/// (same text) or an id conflict (other text), storing the batch's other posts.
-#[tokio::test]
-async fn post_id_racing_in_ends_as_duplicate_or_conflict() {
-    let Some(db) = TestDb::create().await else {
-        return;
-    };
-    let store = Arc::new(db.store().await);
-    let ada = store.create_guest("ada").await.expect("guest");
-    store.join(&ada.user_id, "r").await.expect("join");
-    for (case, racing_text) in [("dup", "same"), ("conflict", "different")] {
-        // The "other backend": stores post `case` with the next sequence, not yet committed.
-        let mut other = db.connection().await;
-        sqlx::query("begin")
-            .execute(&mut other)
-            .await
-            .expect("begin");
-        let (room_id, seq): (i64, i64) = sqlx::query_as(
-            "update room set head = head + 1 where name = 'r' returning room_id, head",
-        )
-        .fetch_one(&mut other)
-        .await
-        .expect("raise head");
-        sqlx::query(
-            "insert into message (room_id, seq, post_id, author_id, author, text, created_at) \
-             values ($1, $2, $3, $4, 'ada', $5, 1)",
-        )
-        .bind(room_id)
-        .bind(seq)
-        .bind(case)
-        .bind(&ada.user_id)
-        .bind(racing_text)
-        .execute(&mut other)
-        .await
-        .expect("insert");
-
-        let batch = vec![
-            post(&ada.user_id, "r", case, "same"),
-            post(&ada.user_id, "r", &format!("{case}-next"), "next"),
-        ];
-        let task = {
-            let store = store.clone();
-            tokio::spawn(async move { store.append_batch(batch).await })
-        };
-        // The batch waits for the other transaction (its room lock).
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(
-            !task.is_finished(),
-            "{case}: the batch waits for the other backend"
-        );
-        sqlx::query("commit")
-            .execute(&mut other)
-            .await
-            .expect("commit");
-        let out = task
-            .await
-            .expect("task")
-            .expect("batch succeeds after a retry");
-        let raced = Seq::try_from(seq).expect("positive");
-        match case {
-            "dup" => {
-                let dup = out[0].as_ref().expect("duplicate");
-                assert!(dup.duplicate);
-                assert_eq!(dup.message.seq, raced);
-            }
-            _ => assert!(
-                matches!(out[0], Err(StoreError::IdConflict)),
-                "{:?}",
-                out[0]
-            ),
-        }
-        let next = out[1].as_ref().expect("the other post is stored");
-        assert!(!next.duplicate);
-        assert_eq!(next.message.seq, raced + 1);
-    }
-    let head = store.head("r").await.expect("head");
-    assert_eq!(head, 4);
-    let stored = store.messages_after("r", 0, head, 10).await.expect("after");
-    assert_eq!(
-        stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        vec![1, 2, 3, 4]
-    );
-    store.close().await;
-}
-
-/// The store is usable through `Arc<dyn Store>`, as the server holds it.
-#[tokio::test]
-async fn works_as_a_dyn_store() {
-    let Some(db) = TestDb::create().await else {
-        return;
-    };
-    let store: Arc<dyn Store> = Arc::new(db.store().await);
-    let ada = store.create_guest("ada").await.expect("guest");
-    let out = store
-        .append_batch(vec![post(&ada.user_id, "new-room", "p", "t")])
-        .await
-        .expect("batch");
-    assert_eq!(seqs(&out), vec![Some((1, false))]);
-    // Migrations are idempotent: a second backend opening the same database is fine.
-    let again: PgStore = db.store().await;
-    assert_eq!(again.head("new-room").await.expect("head"), 1);
-    again.close().await;
-    store.close().await;
-}
-
-/// A batch stuck behind a lock that is never released in time (a backend host that died
-/// inside its transaction) fails after `store.statement_timeout_ms` instead of hanging, and
-/// the same posts are stored once the lock is gone (clients send them again).
-#[tokio::test]
-async fn a_batch_stuck_behind_a_lock_fails_after_the_statement_timeout() {
-    let Some(db) = TestDb::create().await else {
-        return;
-    };
-    let timeout = Duration::from_millis(500);
-    let store = db.store_with_statement_timeout(timeout).await;
-    let ada = store.create_guest("ada").await.expect("guest");
-    store.join(&ada.user_id, "r").await.expect("join");
-    let mut other = db.connection().await;
-    sqlx::query("begin")
-        .execute(&mut other)
-        .await
-        .expect("begin");
-    sqlx::query("select head from room where name = 'r' for update")
-        .execute(&mut other)
-        .await
-        .expect("lock the room");
-
-    let started = std::time::Instant::now();
-    let stuck = tokio::time::timeout(
-        Duration::from_secs(10),
-        store.append_batch(vec![post(&ada.user_id, "r", "p1", "hello")]),
-    )
-    .await
-    .expect("the batch fails instead of waiting for the lock");
-    let waited = started.elapsed();
-    let Err(StoreError::Database(sqlx::Error::Database(err))) = stuck else {
-        panic!("expected a database error, got {stuck:?}");
-    };
-    assert_eq!(
-        err.code().as_deref(),
-        Some("57014"),
-        "query_canceled: {err}"
-    );
-    assert!(
-        waited >= timeout && waited < Duration::from_secs(4),
-        "failed after {waited:?}"
-    );
-    assert_eq!(store.head("r").await.expect("head"), 0, "nothing stored");
-
-    sqlx::query("rollback")
-        .execute(&mut other)
-        .await
-        .expect("release the lock");
-    let out = store
-        .append_batch(vec![post(&ada.user_id, "r", "p1", "hello")])
-        .await
-        .expect("stored once the lock is gone");
-    assert_eq!(seqs(&out), vec![Some((1, false))]);
-    store.close().await;
 }
