@@ -1,6 +1,8 @@
 //! The store: users, rooms, memberships and messages, behind the object-safe [`Store`]
 //! trait so the embedded SQLite implementation ([`sqlite`]) and the PostgreSQL one
-//! ([`postgres`], chosen by `store.database_url`) share every code path above it. SQL dialect details stay inside the implementations.
+//! ([`postgres`], chosen by `store.database_url`) share every code path above it. SQL
+//! dialect details stay inside the implementations; one contract suite
+//! (`tests/it/store/`) runs against both.
 //!
 //! The store is the sequencer: [`Store::append_batch`] assigns each room's next sequence
 //! inside the transaction that inserts the message (G2), and the group committer
@@ -107,8 +109,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores the posts in ONE transaction, in order, assigning each room's next sequence
     /// inside it. Each post gets its own outcome: stored, a duplicate of an earlier post
     /// with the same author and id (same room and text: the original message), or
-    /// [`StoreError::IdConflict`]. The outer error means the transaction failed and
-    /// nothing was stored.
+    /// [`StoreError::IdConflict`]. The outer error means no post of the batch was stored
+    /// (PostgreSQL may keep the batch's new rooms, empty, created in a transaction of
+    /// their own before the batch's statement).
     async fn append_batch(
         &self,
         posts: Vec<NewPost>,
