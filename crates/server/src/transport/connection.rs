@@ -260,7 +260,11 @@ impl Connection {
         for sent in session.filled(&read, page) {
             match sent {
                 Filled::Stored(message) => self.peer.send(&ServerEvent::Message(message)),
-                Filled::Live(frame) => self.peer.outbox().push_back(frame),
+                Filled::Live(frame) => {
+                    // A live message, only sent later: counted as the live ones are.
+                    self.peer.state().metrics.deliveries.inc();
+                    self.peer.outbox().push_back(frame);
+                }
             }
         }
         Ok(())

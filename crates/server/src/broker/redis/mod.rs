@@ -169,12 +169,11 @@ impl RedisBroker {
         self.link.dropped_pushes()
     }
 
-    /// Queues an event for the other backends (never waits).
-    fn send_remote(&self, event: &ServerEvent) {
-        let room = match Route::of(event) {
-            Some(Route::Room(room)) => Some(room.to_owned()),
-            Some(Route::Everyone) => None,
-            None => return,
+    /// Queues an event for the other backends along its `route` (never waits).
+    fn send_remote(&self, event: &ServerEvent, route: Route<'_>) {
+        let room = match route {
+            Route::Room(room) => Some(room.to_owned()),
+            Route::Everyone => None,
         };
         let message = matches!(event, ServerEvent::Message(_));
         let n = self.next_event.fetch_add(1, Ordering::Relaxed) + 1;
@@ -353,11 +352,12 @@ impl RedisBroker {
                     // clients never saw them leave.
                     for user_id in back {
                         if let Some(member) = members.iter().find(|m| m.user_id == user_id) {
-                            self.send_remote(&ServerEvent::UserJoined {
+                            let back = ServerEvent::UserJoined {
                                 room: room.clone(),
                                 user_id,
                                 name: member.name.clone(),
-                            });
+                            };
+                            self.send_remote(&back, Route::Room(&room));
                         }
                     }
                 }
@@ -409,12 +409,12 @@ impl Broker for RedisBroker {
     }
 
     fn publish(&self, event: ServerEvent) {
-        if Route::of(&event).is_none() {
+        let Some(route) = Route::of(&event) else {
             return;
-        }
+        };
         // Local connections get it at once, whatever Redis does.
         self.inbound.deliver(&event);
-        self.send_remote(&event);
+        self.send_remote(&event, route);
     }
 
     async fn subscribe(&self, room: &str) {
