@@ -29,11 +29,13 @@
 pub mod broker;
 pub mod commands;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod health;
 pub mod hub;
 pub mod identity;
 pub mod metrics;
+pub mod occupancy;
 pub mod peer;
 pub mod rest;
 pub mod session;
@@ -52,7 +54,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use governor::{Quota, RateLimiter};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -208,22 +209,22 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
-    let app = router(state);
-    // Small frames must leave at once: without TCP_NODELAY an ack can wait ~40 ms for the
-    // peer's delayed ACK (Nagle).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    let serve =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    serve.await.map_err(ServerError::Serve)?;
+    let edge = edge::Edge::new(&state.config, state.metrics.clone());
+    let app = edge::Edge::layer(router(state.clone()), &state.config);
+    drop(state);
+    let http = TaskTracker::new();
+    let hard_stop = CancellationToken::new();
+    edge.serve(listener, app, http.clone(), shutdown.clone(), hard_stop.clone())
+        .await;
 
-    // Accepting has stopped; connections saw the token and are closing with 1012 after
-    // their in-flight posts are acknowledged. The committer ends when the last handle
-    // (held by the connections and the router state) is gone.
+    // Accepting has stopped; HTTP connections finish their request in flight, WebSocket
+    // connections saw the token and close with 1012 after their in-flight posts are
+    // acknowledged. The committer ends when the last handle (held by the connections and
+    // the router state) is gone. All of it within the shutdown timeout, whatever clients
+    // do: what is still open then is dropped.
     let drain = async {
+        http.close();
+        http.wait().await;
         tracker.close();
         tracker.wait().await;
         let _ = committer_task.await;
@@ -232,6 +233,7 @@ pub async fn run(
         }
     };
     if tokio::time::timeout(shutdown_timeout, drain).await.is_err() {
+        hard_stop.cancel();
         tracing::warn!(
             timeout_ms = shutdown_timeout.as_millis() as u64,
             "shutdown timeout: exiting with connections still open"

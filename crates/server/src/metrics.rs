@@ -33,6 +33,12 @@ struct CodeLabel {
     code: &'static str,
 }
 
+/// The label of a refusal by a limit: the limit's name.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
 /// The server's own counters and histograms, plus the registry that encodes them.
 pub struct Metrics {
     registry: Registry,
@@ -60,6 +66,8 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Group-commit transactions that failed (every post in them was refused).
     pub commit_failures: Counter,
+    /// Connections and requests refused by a per-address or per-identity limit, by limit.
+    limited: Family<LimitLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -86,6 +94,7 @@ impl Metrics {
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0,
         ]);
         let commit_failures = Counter::default();
+        let limited = Family::<LimitLabel, Counter>::default();
         let refused_family = Family::<CodeLabel, Counter>::default();
         let refused = ErrorCode::ALL
             .iter()
@@ -157,6 +166,11 @@ impl Metrics {
             "group-commit transactions that failed",
             commit_failures.clone(),
         );
+        registry.register(
+            "limited",
+            "connections and requests refused by a per-address or per-identity limit, by limit (docs/security.md)",
+            limited.clone(),
+        );
         registry.register_collector(Box::new(collector));
         Self {
             registry,
@@ -172,7 +186,13 @@ impl Metrics {
             commit_batch_size,
             commit_seconds,
             commit_failures,
+            limited,
         }
+    }
+
+    /// Counts a refusal by the limit named `limit` (docs/security.md lists the names).
+    pub fn limited(&self, limit: &'static str) {
+        self.limited.get_or_create(&LimitLabel { limit }).inc();
     }
 
     /// Counts a refused post.

@@ -74,6 +74,27 @@ section! {
         /// On SIGTERM/SIGINT, how long to wait (milliseconds) for connections to close and
         /// in-flight posts to be acknowledged before exiting anyway.
         shutdown_timeout_ms: u64 = 10_000,
+        /// Time (milliseconds) a client has to send a request's headers, and the longest
+        /// an HTTP connection may sit idle between requests; then it is closed. Silent and
+        /// trickling sockets (slow-loris) are closed after this long.
+        header_timeout_ms: u64 = 10_000,
+        /// Time (milliseconds) a client has to send a request's body once its headers
+        /// arrived; a slower body is answered 408 and the connection closed.
+        body_timeout_ms: u64 = 10_000,
+        /// Longest (milliseconds) one HTTP request may take from its headers to its answer
+        /// (REST posts wait for their commit); a slower one is answered 408. The WebSocket
+        /// connection after an upgrade is not bounded by it.
+        request_timeout_ms: u64 = 30_000,
+        /// A write to a client (an HTTP answer or WebSocket frames) that makes no progress
+        /// for this long (milliseconds) closes the connection: a peer that stopped reading
+        /// cannot hold it forever.
+        write_timeout_ms: u64 = 30_000,
+        /// Addresses or networks (`10.0.0.5`, `10.0.0.0/24`, `::1`) of reverse proxies
+        /// (nginx) whose `X-Real-IP` / `X-Forwarded-For` name the client. Requests from
+        /// other peers are attributed to their socket address, whatever headers they send.
+        /// Trusted proxies are exempt from the per-address connection cap (their clients
+        /// are counted instead).
+        trusted_proxies: Vec<String> = Vec::new(),
     }
 }
 
@@ -149,6 +170,24 @@ section! {
         /// and clients retry after their backoff: a crowd reconnecting after another
         /// backend failed is admitted at a pace the store keeps up with (admission control).
         accepts_per_second: u32 = 500,
+        /// The share of `accepts_per_second` one client address may take: new WebSocket
+        /// connections per second from one address (IPv6: one /64), bursts up to the same
+        /// number. More get HTTP 503 with `Retry-After: 1`, before they count against the
+        /// global rate, so one address flooding upgrades does not lock others out.
+        accepts_per_second_per_address: u32 = 20,
+        /// Most connections one client address (IPv6: one /64) may hold at once: TCP
+        /// connections from a peer that is not a trusted proxy (more are closed at once),
+        /// and WebSocket connections by client address (more are closed with 1013 after the
+        /// upgrade). Raise it for many users behind one NAT.
+        max_connections_per_address: usize = 100,
+        /// Most WebSocket connections one identity may have open at once (its devices and
+        /// tabs); a `hello` beyond it is answered by a close with 1013.
+        max_connections_per_identity: usize = 20,
+        /// File descriptors kept free for the store, the broker, logs and the connections
+        /// of loopback peers and trusted proxies (health checks): other TCP connections
+        /// beyond the process's descriptor limit (`RLIMIT_NOFILE`, raised to its hard
+        /// limit at start) minus this many are closed at once.
+        reserved_fds: u64 = 128,
         /// Time (milliseconds) a new connection has to send `hello` before it is closed
         /// with 4002.
         hello_timeout_ms: u64 = 10_000,

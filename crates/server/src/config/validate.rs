@@ -54,6 +54,29 @@ impl Config {
         positive("limits.ws_read_buffer_bytes", l.ws_read_buffer_bytes as u64)?;
         positive("limits.rest_max_posters", l.rest_max_posters as u64)?;
         positive(
+            "limits.accepts_per_second_per_address",
+            l.accepts_per_second_per_address.into(),
+        )?;
+        positive(
+            "limits.max_connections_per_address",
+            l.max_connections_per_address as u64,
+        )?;
+        positive(
+            "limits.max_connections_per_identity",
+            l.max_connections_per_identity as u64,
+        )?;
+        let s = &self.server;
+        positive("server.header_timeout_ms", s.header_timeout_ms)?;
+        positive("server.body_timeout_ms", s.body_timeout_ms)?;
+        positive("server.request_timeout_ms", s.request_timeout_ms)?;
+        positive("server.write_timeout_ms", s.write_timeout_ms)?;
+        if let Err(reason) = crate::edge::TrustedProxies::parse(&s.trusted_proxies) {
+            return Err(ConfigError::Invalid {
+                key: "server.trusted_proxies",
+                reason,
+            });
+        }
+        positive(
             "server.shutdown_timeout_ms",
             self.server.shutdown_timeout_ms,
         )?;
