@@ -51,6 +51,16 @@ impl NameKey {
         }
     }
 
+    /// The case-insensitive key ([`name_skeleton`]).
+    pub fn folded(&self) -> &str {
+        &self.folded
+    }
+
+    /// The case-sensitive key ([`confusable_skeleton`]).
+    pub fn exact(&self) -> &str {
+        &self.exact
+    }
+
     /// Whether the two names would look alike: their [`name_skeleton`]s or their
     /// [`confusable_skeleton`]s are equal.
     pub fn looks_like(&self, other: &NameKey) -> bool {
