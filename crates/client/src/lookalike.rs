@@ -32,7 +32,10 @@ impl Lookalikes {
         let Some(key) = self.keys.remove(user_id) else {
             return;
         };
-        for (map, k) in [(&mut self.folded, key.folded()), (&mut self.exact, key.exact())] {
+        for (map, k) in [
+            (&mut self.folded, key.folded()),
+            (&mut self.exact, key.exact()),
+        ] {
             if let Some(count) = map.get_mut(k) {
                 *count -= 1;
                 if *count == 0 {

@@ -245,7 +245,9 @@ impl Model {
         let mut items = Vec::new();
         let my_id = me.map_or("", |me| me.user_id.as_str());
         let room = room_name.and_then(|name| self.client.room(name));
-        let messages = room.into_iter().flat_map(|room| room.messages().map(move |m| (room, m)));
+        let messages = room
+            .into_iter()
+            .flat_map(|room| room.messages().map(move |m| (room, m)));
         for (room, message) in messages {
             while let Some(line) = system.next_if(|line| line.after_seq < message.seq) {
                 items.push(system_item(line));
@@ -441,7 +443,10 @@ mod tests {
                 ],
             },
         );
-        model.frame(2, ServerEvent::Message(message(1, "u-9c41", "\u{410}lice", "hi")));
+        model.frame(
+            2,
+            ServerEvent::Message(message(1, "u-9c41", "\u{410}lice", "hi")),
+        );
         model.frame(3, ServerEvent::Message(message(2, "u-ada", "ada", "hello")));
         let view = model.view(4);
         let names: Vec<&str> = view.members.iter().map(|m| m.name.as_str()).collect();

@@ -7,7 +7,14 @@ use tuitalk_protocol::name::{
 
 #[test]
 fn rooms() {
-    for ok in ["42", "lobby", "rust-lang", "a_b.c", "Lobby", &"r".repeat(64)] {
+    for ok in [
+        "42",
+        "lobby",
+        "rust-lang",
+        "a_b.c",
+        "Lobby",
+        &"r".repeat(64),
+    ] {
         assert_eq!(validate_room(ok), Ok(()), "{ok}");
     }
     for bad in [
@@ -125,14 +132,23 @@ fn invisible_texts_are_refused() {
 
 #[test]
 fn unbalanced_bidi_in_texts_is_refused() {
-    for bad in ["abc\u{202E}fed", "x\u{2067}y", "a\u{202C}", "\u{202E}a\nb\u{202C}"] {
+    for bad in [
+        "abc\u{202E}fed",
+        "x\u{2067}y",
+        "a\u{202C}",
+        "\u{202E}a\nb\u{202C}",
+    ] {
         assert_eq!(
             validate_text(bad, 100),
             Err(ErrorCode::InvalidText),
             "{bad:?}"
         );
     }
-    for ok in ["abc\u{202E}fed\u{202C}", "\u{2067}שלום\u{2069} ok", "a\u{200F}b"] {
+    for ok in [
+        "abc\u{202E}fed\u{202C}",
+        "\u{2067}שלום\u{2069} ok",
+        "a\u{200F}b",
+    ] {
         assert_eq!(validate_text(ok, 100), Ok(()), "{ok:?}");
     }
 }

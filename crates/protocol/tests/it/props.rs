@@ -44,26 +44,34 @@ fn small_string() -> impl Strategy<Value = String> {
 
 fn command() -> impl Strategy<Value = ClientCommand> {
     prop_oneof![
-        (any::<u32>(), prop::option::of(small_string()), prop::option::of(small_string())).prop_map(
-            |(version, token, name)| ClientCommand::Hello {
+        (
+            any::<u32>(),
+            prop::option::of(small_string()),
+            prop::option::of(small_string())
+        )
+            .prop_map(|(version, token, name)| ClientCommand::Hello {
                 version,
                 token,
                 name
-            }
-        ),
+            }),
         (small_string(), prop::option::of(any::<u64>()))
             .prop_map(|(room, since)| ClientCommand::Join { room, since }),
         small_string().prop_map(|room| ClientCommand::Leave { room }),
-        (small_string(), small_string(), text())
-            .prop_map(|(room, id, text)| ClientCommand::Post { room, id, text }),
-        small_string().prop_map(|name| ClientCommand::Name { name }),
-        (small_string(), prop::option::of(any::<u64>()), any::<u32>()).prop_map(|(room, before, limit)| {
-            ClientCommand::History {
-                room,
-                before,
-                limit,
-            }
+        (small_string(), small_string(), text()).prop_map(|(room, id, text)| ClientCommand::Post {
+            room,
+            id,
+            text
         }),
+        small_string().prop_map(|name| ClientCommand::Name { name }),
+        (small_string(), prop::option::of(any::<u64>()), any::<u32>()).prop_map(
+            |(room, before, limit)| {
+                ClientCommand::History {
+                    room,
+                    before,
+                    limit,
+                }
+            }
+        ),
         small_string().prop_map(|room| ClientCommand::Who { room }),
         prop::option::of(any::<u64>()).prop_map(|nonce| ClientCommand::Ping { nonce }),
     ]

@@ -129,7 +129,10 @@ fn lookalike_names_are_marked_with_an_id_tag() {
             },
         );
     }
-    frame(&mut model, message("42", 1, "u-9c41", "\u{410}lice", "it's me"));
+    frame(
+        &mut model,
+        message("42", 1, "u-9c41", "\u{410}lice", "it's me"),
+    );
     frame(&mut model, message("42", 2, "u-bob", "bob", "hi"));
     let lines = screen(&mut model, 100, 16);
     let header = &lines[0];

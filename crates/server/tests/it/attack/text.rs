@@ -12,13 +12,13 @@ use crate::rest::{new_session, post, request};
 
 /// Names made only of characters that show nothing.
 const INVISIBLE_NAMES: [&str; 7] = [
-    "\u{3164}",                       // HANGUL FILLER
-    "\u{115F}",                       // HANGUL CHOSEONG FILLER
-    "\u{2800}",                       // BRAILLE PATTERN BLANK
-    "\u{FFF9}",                       // INTERLINEAR ANNOTATION ANCHOR
-    "\u{E0061}\u{E0064}\u{E0061}",    // tag characters spelling "ada"
-    "\u{2028}",                       // LINE SEPARATOR
-    "\u{200B}\u{200B}",               // ZERO WIDTH SPACE only
+    "\u{3164}",                    // HANGUL FILLER
+    "\u{115F}",                    // HANGUL CHOSEONG FILLER
+    "\u{2800}",                    // BRAILLE PATTERN BLANK
+    "\u{FFF9}",                    // INTERLINEAR ANNOTATION ANCHOR
+    "\u{E0061}\u{E0064}\u{E0061}", // tag characters spelling "ada"
+    "\u{2028}",                    // LINE SEPARATOR
+    "\u{200B}\u{200B}",            // ZERO WIDTH SPACE only
 ];
 
 /// Texts made only of characters that show nothing.
@@ -79,9 +79,15 @@ async fn invisible_names_are_refused_over_websocket_and_rest() {
         let answer = rename(&mut ada, name).await;
         assert_code(&answer, ErrorCode::InvalidName, name);
         let body = json!({ "name": name }).to_string();
-        request(app.addr, "POST", "/api/sessions", None, Some(body.as_bytes()))
-            .await
-            .assert_error(400, "invalid_name");
+        request(
+            app.addr,
+            "POST",
+            "/api/sessions",
+            None,
+            Some(body.as_bytes()),
+        )
+        .await
+        .assert_error(400, "invalid_name");
     }
     app.stop().await;
 }
@@ -144,7 +150,11 @@ async fn renaming_to_a_lookalike_of_a_present_user_is_name_taken() {
         assert_code(&answer, ErrorCode::NameTaken, name);
     }
     // Mallory keeps the old name.
-    mallory.send(ClientCommand::Who { room: "lobby".into() }).await;
+    mallory
+        .send(ClientCommand::Who {
+            room: "lobby".into(),
+        })
+        .await;
     match mallory.next_significant().await {
         ServerEvent::Presence { members, .. } => {
             let names: Vec<_> = members.iter().map(|m| m.name.as_str()).collect();
@@ -155,7 +165,10 @@ async fn renaming_to_a_lookalike_of_a_present_user_is_name_taken() {
 
     // Alice may change the case of her own name.
     let answer = rename(&mut alice, "alice").await;
-    assert!(matches!(answer, ServerEvent::NameChanged { .. }), "{answer:?}");
+    assert!(
+        matches!(answer, ServerEvent::NameChanged { .. }),
+        "{answer:?}"
+    );
 
     // In a room Alice is not in, the same name is free.
     let mut carol = app.guest("carol").await;
@@ -180,7 +193,10 @@ async fn international_names_emoji_and_multiline_texts_stay_valid() {
     }
     let mut ada = app.guest("ada").await;
     let answer = rename(&mut ada, "Ådå 👋").await;
-    assert!(matches!(answer, ServerEvent::NameChanged { .. }), "{answer:?}");
+    assert!(
+        matches!(answer, ServerEvent::NameChanged { .. }),
+        "{answer:?}"
+    );
     ada.join("r", None).await;
     let texts = [
         "family \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467} and \u{1F469}\u{200D}\u{1F4BB}",
