@@ -18,8 +18,9 @@
 //!   server and clients.
 //! - [`charclass`]: the Unicode character classes those rules use (blank, refused in
 //!   names, bidi balance), from Unicode's data.
-//! - [`skeleton`]: [`name_skeleton`], the look-alike key of a display name (UTS #39),
-//!   and [`skeleton::user_tag`], the short id tag clients show next to look-alikes.
+//! - [`skeleton`]: [`name_skeleton`] and [`skeleton::confusable_skeleton`], the
+//!   look-alike keys of a display name (UTS #39), [`skeleton::NameKey`] that compares
+//!   both, and [`skeleton::user_tag`], the short id tag clients show next to look-alikes.
 
 pub mod charclass;
 pub mod codec;
