@@ -344,7 +344,7 @@ impl Client {
             return vec![Action::Notice(Notice::error(
                 None,
                 format!(
-                    "invalid room name {room:?}: use letters, digits, '-', '_' or '.' (at most 64)"
+                    "invalid room name {room:?}: use ASCII letters, digits, '-', '_' or '.' (at most 64)"
                 ),
             ))];
         }

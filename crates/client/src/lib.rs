@@ -27,6 +27,7 @@
 //! - [`events`]: reactions to server events.
 //! - [`action`]: [`Action`], [`Notice`], [`ConnState`].
 //! - [`room`]: one room's messages, sequence and members.
+//! - [`lookalike`]: marking members and authors whose names look alike.
 //! - [`outbox`]: posts waiting for their `ack`.
 //! - [`backoff`]: reconnect delays.
 //! - [`command`]: the slash commands of a typed line.
@@ -38,6 +39,7 @@ pub mod client;
 pub mod command;
 pub mod events;
 pub mod id;
+pub mod lookalike;
 pub mod outbox;
 pub mod room;
 

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use tuitalk_protocol::{ChatMessage, Member, Seq};
 
+use crate::lookalike::Lookalikes;
+
 /// What became of a live `message`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Live {
@@ -27,6 +29,7 @@ pub struct Room {
     joined: bool,
     unread: u32,
     members: BTreeMap<String, String>,
+    lookalikes: Lookalikes,
     max_messages: usize,
 }
 
@@ -42,6 +45,7 @@ impl Room {
             joined: false,
             unread: 0,
             members: BTreeMap::new(),
+            lookalikes: Lookalikes::default(),
             max_messages: max_messages.max(1),
         }
     }
@@ -109,6 +113,13 @@ impl Room {
             .collect();
         members.sort_by(|a, b| a.name.cmp(&b.name).then(a.user_id.cmp(&b.user_id)));
         members
+    }
+
+    /// How to show `name` of `user_id` (a member or a message's author) in this room: the
+    /// name, or `name#3f2a` (a tag of the user id) when another present member's name
+    /// looks like it ([`crate::lookalike`]). The result is not sanitised.
+    pub fn label(&self, user_id: &str, name: &str) -> String {
+        self.lookalikes.label(user_id, name)
     }
 
     /// The current name of a present user.
@@ -183,14 +194,20 @@ impl Room {
 
     pub(crate) fn set_members(&mut self, members: Vec<Member>) {
         self.members = members.into_iter().map(|m| (m.user_id, m.name)).collect();
+        self.lookalikes.clear();
+        for (user_id, name) in &self.members {
+            self.lookalikes.set(user_id, name);
+        }
     }
 
     pub(crate) fn add_member(&mut self, user_id: &str, name: &str) {
         self.members.insert(user_id.to_owned(), name.to_owned());
+        self.lookalikes.set(user_id, name);
     }
 
     pub(crate) fn remove_member(&mut self, user_id: &str) {
         self.members.remove(user_id);
+        self.lookalikes.remove(user_id);
     }
 
     /// Renames a present user; returns whether they were present.
@@ -198,6 +215,7 @@ impl Room {
         match self.members.get_mut(user_id) {
             Some(current) => {
                 name.clone_into(current);
+                self.lookalikes.set(user_id, name);
                 true
             }
             None => false,
@@ -311,5 +329,28 @@ mod tests {
         room.remove_member("u2");
         assert_eq!(room.members().len(), 1);
         assert_eq!(room.member_name("u1"), Some("zoe"));
+    }
+
+    #[test]
+    fn lookalike_members_and_authors_are_labelled() {
+        let mut room = Room::new("r", 10);
+        room.set_members(vec![
+            Member {
+                user_id: "u-3f2a".into(),
+                name: "alice".into(),
+            },
+            Member {
+                user_id: "u-9c41".into(),
+                name: "bob".into(),
+            },
+        ]);
+        assert_eq!(room.label("u-3f2a", "alice"), "alice");
+        assert!(room.rename_member("u-9c41", "\u{410}lice"));
+        assert_eq!(room.label("u-3f2a", "alice"), "alice#3f2a");
+        assert_eq!(room.label("u-9c41", "\u{410}lice"), "\u{410}lice#9c41");
+        room.remove_member("u-9c41");
+        assert_eq!(room.label("u-3f2a", "alice"), "alice");
+        room.add_member("u-0001", "ALICE");
+        assert_eq!(room.label("u-3f2a", "alice"), "alice#3f2a");
     }
 }

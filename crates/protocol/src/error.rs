@@ -37,17 +37,23 @@ pub enum ErrorCode {
     /// The `hello` token is malformed, forged or names no known user.
     #[error("invalid_token")]
     InvalidToken,
-    /// A display name is empty, too long, or contains control or formatting characters.
+    /// A display name is empty, too long, invisible, or contains a refused character
+    /// (controls, formatting, separators, private-use, unassigned, Hangul fillers, ...).
     #[error("invalid_name")]
     InvalidName,
-    /// A room name is empty, too long, or contains characters other than letters,
-    /// digits, `-`, `_` and `.`.
+    /// A display name looks like (has the same [`crate::name_skeleton`] as) the name of
+    /// another user present in one of the rooms of this identity.
+    #[error("name_taken")]
+    NameTaken,
+    /// A room name is empty, too long, or contains characters other than ASCII letters,
+    /// ASCII digits, `-`, `_` and `.`.
     #[error("invalid_room")]
     InvalidRoom,
     /// A post id is empty, longer than 64 bytes, or not printable ASCII.
     #[error("invalid_id")]
     InvalidId,
-    /// A message text is empty or only whitespace, or contains a NUL character.
+    /// A message text is empty, only whitespace or invisible characters, contains a NUL
+    /// character, or has unbalanced bidirectional embeddings, overrides or isolates.
     #[error("invalid_text")]
     InvalidText,
     /// A message text is longer than the server's `max_text_chars`.
@@ -97,6 +103,7 @@ impl ErrorCode {
             Self::AlreadyAuthenticated => "already_authenticated",
             Self::InvalidToken => "invalid_token",
             Self::InvalidName => "invalid_name",
+            Self::NameTaken => "name_taken",
             Self::InvalidRoom => "invalid_room",
             Self::InvalidId => "invalid_id",
             Self::InvalidText => "invalid_text",
@@ -112,7 +119,7 @@ impl ErrorCode {
     }
 
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::MalformedJson,
         Self::UnknownType,
         Self::InvalidCommand,
@@ -124,6 +131,7 @@ impl ErrorCode {
         Self::AlreadyAuthenticated,
         Self::InvalidToken,
         Self::InvalidName,
+        Self::NameTaken,
         Self::InvalidRoom,
         Self::InvalidId,
         Self::InvalidText,

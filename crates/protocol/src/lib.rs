@@ -16,17 +16,25 @@
 //!   error codes.
 //! - [`name`]: validation of room names, display names, post ids and texts shared by
 //!   server and clients.
+//! - [`charclass`]: the Unicode character classes those rules use (blank, refused in
+//!   names, bidi balance), from Unicode's data.
+//! - [`skeleton`]: [`name_skeleton`] and [`skeleton::confusable_skeleton`], the
+//!   look-alike keys of a display name (UTS #39), [`skeleton::NameKey`] that compares
+//!   both, and [`skeleton::user_tag`], the short id tag clients show next to look-alikes.
 
+pub mod charclass;
 pub mod codec;
 pub mod command;
 pub mod error;
 pub mod event;
 pub mod name;
+pub mod skeleton;
 
 pub use codec::{DecodeError, decode_command, decode_event, encode_command, encode_event};
 pub use command::ClientCommand;
 pub use error::{CloseCode, ErrorCode};
 pub use event::{ChatMessage, Member, ServerEvent};
+pub use skeleton::name_skeleton;
 
 /// The protocol version this crate speaks. A client sends it in `hello`; a server that
 /// does not support it answers with the error code `unsupported_version`.

@@ -2,35 +2,48 @@
 //! ids and message texts. Servers enforce these; clients may check first to give quick
 //! feedback.
 
-use crate::ErrorCode;
+use crate::{ErrorCode, charclass};
 
 /// Longest room name, in characters.
 pub const MAX_ROOM_CHARS: usize = 64;
 /// Longest post id, in bytes (printable ASCII only).
 pub const MAX_ID_BYTES: usize = 64;
 
-/// Checks a room name: 1 to [`MAX_ROOM_CHARS`] characters, each a letter, a digit, `-`,
-/// `_` or `.`. Numbers are valid names (`42`). Error: `invalid_room`.
+/// Checks a room name: 1 to [`MAX_ROOM_CHARS`] characters, each an ASCII letter, an ASCII
+/// digit, `-`, `_` or `.`. Numbers are valid names (`42`); names are case-sensitive.
+/// Only ASCII, so that no room can look like another (`lоbby` with a Cyrillic `о`).
+/// Error: `invalid_room`.
 pub fn validate_room(room: &str) -> Result<(), ErrorCode> {
-    let count = room.chars().count();
-    let allowed = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.');
-    if count == 0 || count > MAX_ROOM_CHARS || !room.chars().all(allowed) {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    // ASCII only: bytes are characters.
+    if room.is_empty() || room.len() > MAX_ROOM_CHARS || !room.bytes().all(allowed) {
         return Err(ErrorCode::InvalidRoom);
     }
     Ok(())
 }
 
-/// Checks a display name: not empty, no leading or trailing whitespace, at most
-/// `max_chars` characters, no control characters and no invisible formatting characters
-/// (zero-width and bidirectional overrides) that could disguise it. Error: `invalid_name`.
+/// Checks a display name. A name is an identifier others read, so it must be visible and
+/// plain:
+/// - 1 to `max_chars` characters, no leading or trailing white space;
+/// - not only blank characters ([`charclass::is_blank`]: white space, default ignorable
+///   code points such as U+3164 HANGUL FILLER, format characters, separators, U+2800
+///   BRAILLE PATTERN BLANK);
+/// - no character of [`charclass::is_refused_in_name`] anywhere: controls, format
+///   characters (every bidirectional control, ZWJ and ZWNJ, so emoji ZWJ sequences such
+///   as 👩‍💻 are refused in names; tag characters, interlinear annotations), line and
+///   paragraph separators, private-use and unassigned code points, Hangul fillers,
+///   braille blank;
+/// - not beginning with a combining mark.
+///
+/// Error: `invalid_name`.
 pub fn validate_display_name(name: &str, max_chars: usize) -> Result<(), ErrorCode> {
     let count = name.chars().count();
     if count == 0
         || count > max_chars
         || name.trim() != name
-        || name
-            .chars()
-            .any(|c| c.is_control() || is_invisible_format(c))
+        || name.chars().next().is_some_and(charclass::is_mark)
+        || name.chars().all(charclass::is_blank)
+        || name.chars().any(charclass::is_refused_in_name)
     {
         return Err(ErrorCode::InvalidName);
     }
@@ -46,10 +59,18 @@ pub fn validate_post_id(id: &str) -> Result<(), ErrorCode> {
     Ok(())
 }
 
-/// Checks a message text: not blank, no NUL, at most `max_chars` characters.
-/// Errors: `invalid_text`, `text_too_long`.
+/// Checks a message text: not empty, not only blank characters
+/// ([`charclass::is_blank`]: white space, zero-width and other default ignorable code
+/// points, format characters, separators, U+2800 BRAILLE PATTERN BLANK), no NUL, its
+/// bidirectional embeddings, overrides and isolates balanced within each line
+/// ([`charclass::bidi_is_balanced`]), at most `max_chars` characters. Newlines, emoji ZWJ
+/// sequences and balanced bidi controls are fine. Errors: `invalid_text`,
+/// `text_too_long`.
 pub fn validate_text(text: &str, max_chars: usize) -> Result<(), ErrorCode> {
-    if text.trim().is_empty() || text.contains('\0') {
+    if text.chars().all(charclass::is_blank)
+        || text.contains('\0')
+        || !charclass::bidi_is_balanced(text)
+    {
         return Err(ErrorCode::InvalidText);
     }
     if text.chars().count() > max_chars {
@@ -58,13 +79,4 @@ pub fn validate_text(text: &str, max_chars: usize) -> Result<(), ErrorCode> {
     Ok(())
 }
 
-/// Zero-width characters, bidirectional embeddings, overrides and isolates, and the byte
-/// order mark: characters that render as nothing but change how neighbouring text looks.
-pub fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2069}'
-        | '\u{FEFF}')
-}
+pub use crate::charclass::is_invisible_format;

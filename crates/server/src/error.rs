@@ -49,10 +49,14 @@ impl From<ErrorCode> for Refusal {
     /// A refusal with a generic message for `code` (validation failures).
     fn from(code: ErrorCode) -> Self {
         let message = match code {
-            ErrorCode::InvalidName => "invalid display name",
+            ErrorCode::InvalidName => {
+                "invalid display name (empty, invisible, or a refused character)"
+            }
             ErrorCode::InvalidRoom => "invalid room name",
             ErrorCode::InvalidId => "invalid post id",
-            ErrorCode::InvalidText => "text is blank or contains NUL",
+            ErrorCode::InvalidText => {
+                "text is blank or invisible, contains NUL, or leaves a bidi control open"
+            }
             ErrorCode::TextTooLong => "text is too long",
             ErrorCode::InvalidLimit => "limit must be at least 1",
             ErrorCode::NotJoined => "room not joined on this connection",

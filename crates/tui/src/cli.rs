@@ -41,7 +41,7 @@ fn parse_name(name: &str) -> Result<String, String> {
 fn parse_room(room: &str) -> Result<String, String> {
     tuitalk_protocol::name::validate_room(room)
         .map(|()| room.to_owned())
-        .map_err(|_| "1 to 64 letters, digits, '-', '_' or '.'".to_owned())
+        .map_err(|_| "1 to 64 ASCII letters, digits, '-', '_' or '.'".to_owned())
 }
 
 #[cfg(test)]

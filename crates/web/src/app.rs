@@ -152,7 +152,7 @@ impl App {
         if validate_room(&room).is_err() {
             text(
                 &self.ui.login_error,
-                "Room names use letters, digits, '-', '_' or '.' (at most 64).",
+                "Room names use ASCII letters, digits, '-', '_' or '.' (at most 64).",
             );
             return;
         }

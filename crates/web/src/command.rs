@@ -11,7 +11,7 @@ pub type Command = tuitalk_client::command::Command<Infallible>;
 
 /// One line per command, for `/help`.
 pub const HELP: &[&str] = &[
-    "/room ROOM: join ROOM (letters, digits, - _ .) and switch to it",
+    "/room ROOM: join ROOM (ASCII letters, digits, - _ .) and switch to it",
     "/leave: leave the current room",
     "/name NAME: change your display name",
     "/fetch [N]: load N older messages (default 50)",

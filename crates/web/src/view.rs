@@ -58,7 +58,8 @@ pub enum BannerState {
 pub struct Person {
     /// The user id.
     pub user_id: String,
-    /// The display name.
+    /// The display name; in the member list, marked `name#3f2a` (a tag of the user id)
+    /// when another present member's name looks like it (`Room::label`).
     pub name: String,
     /// The author colour class ([`author_class`]).
     pub colour: String,
@@ -97,7 +98,8 @@ pub enum Item {
         seq: Seq,
         /// The author's user id.
         author_id: String,
-        /// The author's display name when it was posted.
+        /// The author's display name when it was posted, marked `name#3f2a` when a
+        /// present member other than the author has a look-alike name (`Room::label`).
         author: String,
         /// The author colour class.
         colour: String,
@@ -210,8 +212,8 @@ impl Model {
                     .map(|member| Person {
                         colour: author_class(&member.user_id),
                         me: member.user_id == my_id,
+                        name: room.label(&member.user_id, &member.name),
                         user_id: member.user_id,
-                        name: member.name,
                     })
                     .collect()
             })
@@ -243,14 +245,17 @@ impl Model {
         let mut items = Vec::new();
         let my_id = me.map_or("", |me| me.user_id.as_str());
         let room = room_name.and_then(|name| self.client.room(name));
-        for message in room.into_iter().flat_map(|room| room.messages()) {
+        let messages = room
+            .into_iter()
+            .flat_map(|room| room.messages().map(move |m| (room, m)));
+        for (room, message) in messages {
             while let Some(line) = system.next_if(|line| line.after_seq < message.seq) {
                 items.push(system_item(line));
             }
             items.push(Item::Message {
                 seq: message.seq,
                 author_id: message.author_id.clone(),
-                author: message.author.clone(),
+                author: room.label(&message.author_id, &message.author),
                 colour: author_class(&message.author_id),
                 text: message.text.clone(),
                 ts: message.ts,
@@ -413,6 +418,48 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(view.outbox, 1);
+    }
+
+    #[test]
+    fn lookalike_members_and_authors_carry_an_id_tag() {
+        let mut model = welcomed();
+        model.frame(
+            1,
+            ServerEvent::Presence {
+                room: "lobby".into(),
+                members: vec![
+                    Member {
+                        user_id: "u-ada".into(),
+                        name: "ada".into(),
+                    },
+                    Member {
+                        user_id: "u-3f2a".into(),
+                        name: "alice".into(),
+                    },
+                    Member {
+                        user_id: "u-9c41".into(),
+                        name: "\u{410}lice".into(),
+                    },
+                ],
+            },
+        );
+        model.frame(
+            2,
+            ServerEvent::Message(message(1, "u-9c41", "\u{410}lice", "hi")),
+        );
+        model.frame(3, ServerEvent::Message(message(2, "u-ada", "ada", "hello")));
+        let view = model.view(4);
+        let names: Vec<&str> = view.members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["ada", "alice#3f2a", "\u{410}lice#9c41"]);
+        let authors: Vec<&str> = view
+            .timeline
+            .iter()
+            .filter_map(|item| match item {
+                Item::Message { author, .. } => Some(author.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(authors, ["\u{410}lice#9c41", "ada"]);
     }
 
     #[test]

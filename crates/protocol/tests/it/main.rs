@@ -1,6 +1,7 @@
 //! Tests of the protocol crate: golden JSON for every variant, round trips, decode error
-//! classification and validation rules.
+//! classification, validation rules, and property-based tests of the codec and the rules.
 
 mod codec;
 mod golden;
 mod name;
+mod props;

@@ -7,7 +7,14 @@ use tuitalk_protocol::name::{
 
 #[test]
 fn rooms() {
-    for ok in ["42", "lobby", "rust-lang", "a_b.c", "Café", &"r".repeat(64)] {
+    for ok in [
+        "42",
+        "lobby",
+        "rust-lang",
+        "a_b.c",
+        "Lobby",
+        &"r".repeat(64),
+    ] {
         assert_eq!(validate_room(ok), Ok(()), "{ok}");
     }
     for bad in [
@@ -17,6 +24,11 @@ fn rooms() {
         "x\u{1b}[31m",
         &"r".repeat(65),
         "#general",
+        "Café",
+        "l\u{43e}bby",
+        "日本",
+        "\u{661}\u{662}",
+        "lobby\u{200b}",
     ] {
         assert_eq!(validate_room(bad), Err(ErrorCode::InvalidRoom), "{bad:?}");
     }
@@ -24,7 +36,18 @@ fn rooms() {
 
 #[test]
 fn display_names() {
-    assert_eq!(validate_display_name("Ada Lovelace", 32), Ok(()));
+    for ok in [
+        "Ada Lovelace",
+        "Jürgen",
+        "山田 太郎",
+        "山田\u{3000}太郎",
+        "🐱 cat",
+        "I \u{2764}\u{FE0F} Rust",
+        "e\u{301}mile",
+        "Ωmega",
+    ] {
+        assert_eq!(validate_display_name(ok, 32), Ok(()), "{ok:?}");
+    }
     for bad in [
         "",
         " ada",
@@ -34,6 +57,21 @@ fn display_names() {
         "x\u{202e}y",
         "z\u{200b}",
         "a\nb",
+        "\u{3164}",
+        "\u{115F}",
+        "\u{2800}",
+        "\u{FFF9}",
+        "\u{E0041}\u{E0042}",
+        "\u{2028}",
+        "\u{200B}\u{200B}",
+        "ada\u{3164}",
+        "a\u{2800}b",
+        "\u{FE0F}",
+        "\u{301}ada",
+        "dev \u{1F469}\u{200D}\u{1F4BB}",
+        "ada\u{E000}",
+        "ada\u{0378}",
+        "ada\u{2029}",
     ] {
         assert_eq!(
             validate_display_name(bad, 32),
@@ -69,4 +107,62 @@ fn texts() {
         Err(ErrorCode::TextTooLong)
     );
     assert_eq!(validate_text("éééééééééé", 10), Ok(()));
+}
+
+#[test]
+fn invisible_texts_are_refused() {
+    for bad in [
+        "\u{200B}",
+        "\u{202E}",
+        "\u{3164}",
+        "\u{3164}\u{115F}\u{2800}",
+        "\u{FFF9}\u{FFFA}\u{FFFB}",
+        "\u{E0041}",
+        "\u{2028}\u{2029}",
+        " \u{200B}\n\u{FEFF}\t",
+        "\u{202E}\u{202C}",
+    ] {
+        assert_eq!(
+            validate_text(bad, 100),
+            Err(ErrorCode::InvalidText),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn unbalanced_bidi_in_texts_is_refused() {
+    for bad in [
+        "abc\u{202E}fed",
+        "x\u{2067}y",
+        "a\u{202C}",
+        "\u{202E}a\nb\u{202C}",
+    ] {
+        assert_eq!(
+            validate_text(bad, 100),
+            Err(ErrorCode::InvalidText),
+            "{bad:?}"
+        );
+    }
+    for ok in [
+        "abc\u{202E}fed\u{202C}",
+        "\u{2067}שלום\u{2069} ok",
+        "a\u{200F}b",
+    ] {
+        assert_eq!(validate_text(ok, 100), Ok(()), "{ok:?}");
+    }
+}
+
+#[test]
+fn visible_texts_stay_valid() {
+    for ok in [
+        "family: \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}",
+        "line one\nline two",
+        "\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+        "\u{3164}x",
+        "日本語",
+        "\u{2764}\u{FE0F}",
+    ] {
+        assert_eq!(validate_text(ok, 100), Ok(()), "{ok:?}");
+    }
 }

@@ -1,8 +1,15 @@
 //! `hello` and `name`: who a connection is. `hello` resumes an identity from its session
 //! token or creates a guest, and answers `welcome`; `name` changes the display name,
-//! announced by `name_changed`. Token resolution and guest creation also serve the REST
-//! API.
+//! announced by `name_changed`, unless a user present in one of the user's rooms already
+//! has a look-alike name (`name_taken`). Token resolution and guest creation also serve
+//! the REST API.
+//!
+//! A `hello` with a name creates a new guest, who is in no room yet: there is nobody its
+//! name could be taken from, so only `name` runs the look-alike check. Joining a room
+//! never refuses (a squatter could otherwise lock the real user out); clients mark
+//! look-alike members instead.
 
+use tuitalk_protocol::skeleton::NameKey;
 use tuitalk_protocol::{CloseCode, ErrorCode, PROTOCOL_VERSION, ServerEvent, name};
 
 use super::Command;
@@ -114,12 +121,8 @@ impl Command for Rename {
             joined,
             name,
         } = work;
-        let Some(old_name) = state.store.rename(&user_id, &name).await? else {
-            // The session's user is stored before its welcome: it cannot be missing.
-            return Err(Refusal::internal());
-        };
-        state.broker.presence_rename(&user_id, &name).await;
-        // Everyone sharing a room the user is a member of, or has joined here, hears it.
+        // The rooms the user is a member of, or has joined here: everyone present there
+        // must not already go by a look-alike name, and everyone there hears the change.
         let mut rooms = match state.store.rooms_of(&user_id).await {
             Ok(rooms) => rooms,
             Err(err) => {
@@ -130,6 +133,12 @@ impl Command for Rename {
         rooms.extend(joined);
         rooms.sort();
         rooms.dedup();
+        check_name_free(&state, &user_id, &name, &rooms).await?;
+        let Some(old_name) = state.store.rename(&user_id, &name).await? else {
+            // The session's user is stored before its welcome: it cannot be missing.
+            return Err(Refusal::internal());
+        };
+        state.broker.presence_rename(&user_id, &name).await;
         tracing::info!(old_name, name = %name, "renamed");
         state.broker.publish(ServerEvent::NameChanged {
             user_id,
@@ -147,6 +156,36 @@ impl Command for Rename {
         }
         Ok(())
     }
+}
+
+/// Refuses `name` for `user_id` when another user present in one of `rooms` (asked of
+/// the broker, so a cluster sees every backend's presence) has a name that looks like it
+/// ([`NameKey::looks_like`]: the same case-insensitive or case-sensitive UTS #39
+/// skeleton). The user's own presence does not count. Error: `name_taken`.
+///
+/// The check and the rename are not atomic: two users renaming to look-alike names at
+/// the same moment may both succeed (clients still mark them, see docs/security.md).
+pub async fn check_name_free(
+    state: &AppState,
+    user_id: &str,
+    name: &str,
+    rooms: &[String],
+) -> Result<(), Refusal> {
+    let key = NameKey::new(name);
+    for room in rooms {
+        let members = state.broker.presence(room).await;
+        let taken = members
+            .iter()
+            .any(|member| member.user_id != user_id && key.looks_like(&NameKey::new(&member.name)));
+        if taken {
+            tracing::debug!(room, name, "name refused: a present user looks alike");
+            return Err(Refusal::new(
+                ErrorCode::NameTaken,
+                format!("someone in #{room} already has a name that looks like this one"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The user a session token names. Errors: `invalid_token` (malformed, forged, or no such

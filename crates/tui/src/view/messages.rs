@@ -50,7 +50,7 @@ pub fn lines(model: &Model, width: u16) -> Vec<Line<'static>> {
                     Style::default().fg(Color::DarkGray),
                 ),
                 Span::styled(
-                    sanitize_line(&message.author),
+                    sanitize_line(&room.label(&message.author_id, &message.author)),
                     Style::default()
                         .fg(author_color(&message.author_id))
                         .add_modifier(Modifier::BOLD),

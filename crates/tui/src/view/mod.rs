@@ -74,7 +74,10 @@ pub fn header_line(model: &Model) -> Line<'static> {
         spans.push(Span::raw(format!("  #{}", room.name())));
         let members = room.members();
         if !members.is_empty() {
-            let names: Vec<String> = members.iter().map(|m| sanitize_line(&m.name)).collect();
+            let names: Vec<String> = members
+                .iter()
+                .map(|m| sanitize_line(&room.label(&m.user_id, &m.name)))
+                .collect();
             spans.push(Span::styled(
                 format!("  {} present: {}", names.len(), names.join(", ")),
                 Style::default().fg(Color::DarkGray),

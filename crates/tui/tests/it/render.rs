@@ -117,6 +117,33 @@ fn text_from_others_is_sanitised() {
 }
 
 #[test]
+fn lookalike_names_are_marked_with_an_id_tag() {
+    let mut model = model_in_room("42");
+    for (user_id, name) in [("u-3f2a", "alice"), ("u-9c41", "\u{410}lice")] {
+        frame(
+            &mut model,
+            ServerEvent::UserJoined {
+                room: "42".into(),
+                user_id: user_id.into(),
+                name: name.into(),
+            },
+        );
+    }
+    frame(
+        &mut model,
+        message("42", 1, "u-9c41", "\u{410}lice", "it's me"),
+    );
+    frame(&mut model, message("42", 2, "u-bob", "bob", "hi"));
+    let lines = screen(&mut model, 100, 16);
+    let header = &lines[0];
+    assert!(header.contains("alice#3f2a"), "{header}");
+    assert!(header.contains("\u{410}lice#9c41"), "{header}");
+    let text = lines.join("\n");
+    assert!(text.contains("\u{410}lice#9c41: it's me"), "{text}");
+    assert!(text.contains(" bob: hi"), "{text}");
+}
+
+#[test]
 fn notices_are_system_lines_not_dumps() {
     let mut model = model_in_room("42");
     frame(
