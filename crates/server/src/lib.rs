@@ -43,6 +43,7 @@ pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod subscriptions;
+pub mod throttle;
 pub mod transport;
 pub mod watcher;
 pub mod web;
@@ -191,6 +192,7 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let accepts = NonZeroU32::new(config.limits.accepts_per_second).unwrap_or(NonZeroU32::MIN);
     let admission = RateLimiter::direct(Quota::per_second(accepts));
+    let throttles = throttle::Throttles::new(&config, metrics.clone());
     let state = AppState(Arc::new(Shared {
         config,
         store: store.clone(),
@@ -204,6 +206,7 @@ pub async fn run(
         connections: AtomicUsize::new(0),
         metrics,
         admission,
+        throttles,
         web,
     }));
     if let Ok(addr) = listener.local_addr() {

@@ -6,12 +6,11 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::num::NonZeroU32;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::stream::FuturesOrdered;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 use tuitalk_protocol::{ErrorCode, ServerEvent, encode_event, name};
 
@@ -19,6 +18,7 @@ use crate::AppState;
 use crate::commands::{Context, InFlight};
 use crate::error::Refusal;
 use crate::hub::{ConnId, EventSender};
+use crate::occupancy::Held;
 use crate::session::Session;
 use crate::store::User;
 use crate::store::commit::{PostResult, Receipt};
@@ -44,8 +44,12 @@ pub struct Peer {
     then: Option<InFlight>,
     /// A close the transport sends once the outbox is written.
     close: Option<(u16, &'static str)>,
-    /// `limits.posts_per_second` for this connection.
-    limiter: DefaultDirectRateLimiter,
+    /// The client's address as the per-address limits count it
+    /// ([`crate::edge::ClientAddr::limit_key`]).
+    address: IpAddr,
+    /// This connection's places in `limits.max_connections_per_address` and, once
+    /// `hello` named the identity, `limits.max_connections_per_identity`.
+    places: (Option<Held<IpAddr>>, Option<Held<String>>),
 }
 
 impl std::fmt::Debug for Peer {
@@ -57,14 +61,15 @@ impl std::fmt::Debug for Peer {
 }
 
 impl Peer {
-    /// A peer without a session; its events will go to `queue`.
+    /// A peer of the client at `address` (holding its place there) without a session;
+    /// its events will go to `queue`.
     pub fn new(
         state: AppState,
         conn_id: ConnId,
         queue: EventSender,
         slow: CancellationToken,
+        (address, place): (IpAddr, Option<Held<IpAddr>>),
     ) -> Self {
-        let rate = NonZeroU32::new(state.config.limits.posts_per_second).unwrap_or(NonZeroU32::MIN);
         Self {
             state,
             conn_id,
@@ -75,8 +80,14 @@ impl Peer {
             acks: None,
             then: None,
             close: None,
-            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(rate)),
+            address,
+            places: (place, None),
         }
+    }
+
+    /// The client's address as the per-address limits count it.
+    pub fn address(&self) -> IpAddr {
+        self.address
     }
 
     /// The server's shared state.
@@ -113,8 +124,10 @@ impl Peer {
     }
 
     /// Registers the connection with the hub as `user` and starts its session (once:
-    /// `hello` is refused on a connection that has a session).
-    pub fn register(&mut self, user: User) {
+    /// `hello` is refused on a connection that has a session), holding its place in
+    /// `limits.max_connections_per_identity`.
+    pub fn register(&mut self, user: User, place: Held<String>) {
+        self.places.1 = Some(place);
         self.state.hub.register(
             self.conn_id,
             &user.user_id,
@@ -124,11 +137,12 @@ impl Peer {
         self.session = Some(Session::new(user, self.state.config.limits.send_queue));
     }
 
-    /// Takes one post from the connection's rate, or refuses with `rate_limited`.
+    /// Takes one post from the identity's and the address's rates
+    /// (`limits.posts_per_second`, `limits.posts_per_second_per_address`), or refuses with
+    /// `rate_limited`.
     pub fn take_post(&self) -> Result<(), Refusal> {
-        self.limiter
-            .check()
-            .map_err(|not_until| crate::commands::posts::rate_limited(&not_until))
+        let user_id = &self.session()?.user.user_id;
+        self.state.throttles.post(user_id, self.address)
     }
 
     /// Queues an answer for the client.

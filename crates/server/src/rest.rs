@@ -12,10 +12,10 @@
 //! `{"code","message"}` with the protocol's error codes and a fitting HTTP status; request
 //! bodies are bounded by `limits.max_frame_bytes`.
 
-use std::num::NonZeroU32;
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::Json;
+use axum::{Extension, Json};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -23,24 +23,19 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tuitalk_protocol::{ChatMessage, ErrorCode, Seq, name};
 
 use crate::AppState;
-use crate::commands::{history, identity, posts};
+use crate::commands::{history, identity, posts, rooms};
+use crate::edge::ClientAddr;
 use crate::error::Refusal;
 use crate::store::{StoreError, User, now_ms};
 
-/// How long a client should wait after `rate_limited` when the rate limiter itself is
-/// full (`limits.rest_max_posters`).
-const FULL_LIMITER_RETRY_MS: u64 = 1000;
-
-/// The REST API's state: the server's, plus the per-user post rate limiter.
+/// The REST API's state: the server's.
 struct Rest {
     app: AppState,
-    limiter: DefaultKeyedRateLimiter<String>,
 }
 
 /// The `/api/` routes, to be nested under `/api`. Unknown paths answer 404 and wrong
@@ -48,10 +43,8 @@ struct Rest {
 /// answer 413 `frame_too_large`.
 pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
     let limits = &app.config.limits;
-    let rate = NonZeroU32::new(limits.posts_per_second).unwrap_or(NonZeroU32::MIN);
     let body_limit = limits.max_frame_bytes as usize;
     let rest = Arc::new(Rest {
-        limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(rate)),
         app,
     });
     Router::new()
@@ -213,9 +206,14 @@ struct SessionCreated {
 /// `POST /api/sessions`: a new guest identity (like `hello` without a token); 201.
 async fn create_session(
     State(rest): State<Arc<Rest>>,
+    client: Option<Extension<ClientAddr>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
     let request: SessionRequest = parse_body(body)?;
+    let address = limit_key(client);
+    let throttles = &rest.app.throttles;
+    throttles.sessions.check(&address)?;
+    throttles.guests.check(&address)?;
     let user = identity::create_guest(&rest.app, request.name).await?;
     tracing::info!(user_id = %user.user_id, name = %user.name, "REST session created");
     let token = rest.app.tokens.sign(&user.user_id, now_ms());
@@ -256,7 +254,8 @@ async fn history(
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let app = &rest.app;
-    authenticate(app, &headers).await?;
+    let user = authenticate(app, &headers).await?;
+    app.throttles.history.check(&user.user_id)?;
     let room = room_of(path)?;
     let Query(query) =
         query.map_err(|err| Refusal::new(ErrorCode::InvalidCommand, err.body_text()))?;
@@ -292,11 +291,12 @@ struct Posted {
 /// member of the room first if not yet one.
 async fn post_message(
     State(rest): State<Arc<Rest>>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
-    let result = store_post(&rest, headers, path, body).await;
+    let result = store_post(&rest, limit_key(client), headers, path, body).await;
     if let Err(err) = &result {
         rest.app.metrics.post_refused(err.refusal.code);
     }
@@ -306,6 +306,7 @@ async fn post_message(
 /// The work of [`post_message`]; its refusals are counted there.
 async fn store_post(
     rest: &Rest,
+    address: IpAddr,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
@@ -315,8 +316,9 @@ async fn store_post(
     let room = room_of(path)?;
     let PostRequest { id, text } = parse_body(body)?;
     posts::validate(app, &room, &id, &text)?;
-    rest.check_rate(&user.user_id)?;
+    app.throttles.post(&user.user_id, address)?;
     if !app.store.rooms_of(&user.user_id).await?.contains(&room) {
+        rooms::admit_member(app, &user.user_id, &room).await?;
         app.store.join(&user.user_id, &room).await?;
     }
     let post = posts::new_post(room, id.clone(), text, user.user_id);
@@ -338,26 +340,12 @@ async fn store_post(
     ))
 }
 
-impl Rest {
-    /// Takes one post from the user's `limits.posts_per_second` budget, or refuses with
-    /// `rate_limited`. The limiter forgets idle users when it holds
-    /// `limits.rest_max_posters` of them, and refuses everyone while it is still full.
-    fn check_rate(&self, user_id: &str) -> Result<(), Refusal> {
-        let max = self.app.config.limits.rest_max_posters;
-        if self.limiter.len() >= max {
-            self.limiter.retain_recent();
-            if self.limiter.len() >= max {
-                tracing::warn!(max, "REST rate limiter full");
-                let mut refusal =
-                    Refusal::new(ErrorCode::RateLimited, "too many posters; retry later");
-                refusal.retry_after_ms = Some(FULL_LIMITER_RETRY_MS);
-                return Err(refusal);
-            }
-        }
-        self.limiter
-            .check_key(&user_id.to_owned())
-            .map_err(|not_until| posts::rate_limited(&not_until))
-    }
+/// The client's address as the per-address limits count it; one address for all when the
+/// router is served without the edge.
+fn limit_key(client: Option<Extension<ClientAddr>>) -> IpAddr {
+    client.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(client)| {
+        client.limit_key()
+    })
 }
 
 /// Any other path under `/api/`: 404 `unknown_type`.

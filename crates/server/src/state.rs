@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::commit::Committer;
 use crate::subscriptions::Subscriptions;
+use crate::throttle::Throttles;
 use crate::web::WebAssets;
 
 /// Everything a request handler or connection needs, shared by reference count.
@@ -49,6 +50,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Admission control: new WebSocket connections per second (`limits.accepts_per_second`).
     pub admission: DefaultDirectRateLimiter,
+    /// The limits per client address and per identity.
+    pub throttles: Throttles,
     /// The web client's files, served at `/`.
     pub web: WebAssets,
 }

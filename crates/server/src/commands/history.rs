@@ -27,7 +27,8 @@ impl Command for History {
     type Done = (String, Result<Page, Refusal>);
 
     fn start(self, peer: &mut Peer) -> Result<Self::Work, Refusal> {
-        peer.joined(&self.room)?;
+        let user_id = &peer.joined(&self.room)?.user.user_id;
+        peer.state().throttles.history.check(user_id)?;
         Ok(self)
     }
 

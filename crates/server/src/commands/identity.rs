@@ -45,6 +45,18 @@ impl Command for Hello {
                 format!("this server speaks protocol version {PROTOCOL_VERSION}"),
             ));
         }
+        let throttles = &peer.state().throttles;
+        let address = peer.address();
+        let admitted = throttles.sessions.check(&address).and_then(|()| match self.token {
+            Some(_) => Ok(()),
+            None => throttles.guests.check(&address),
+        });
+        if let Err(refusal) = admitted {
+            // The client reconnects after its backoff; a hello refused here leaves
+            // nothing behind.
+            peer.close_after(CloseCode::TRY_AGAIN_LATER, "rate_limited");
+            return Err(refusal);
+        }
         Ok((self.token, self.name))
     }
 
@@ -68,6 +80,19 @@ impl Command for Hello {
                 return Err(refusal);
             }
         };
+        let Some(place) = peer
+            .state()
+            .throttles
+            .ws_by_identity
+            .try_take(user.user_id.clone())
+        else {
+            peer.state().throttles.refused("connections_per_identity");
+            peer.close_after(CloseCode::TRY_AGAIN_LATER, "too many connections");
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                "this identity has too many connections open",
+            ));
+        };
         tracing::Span::current().record("user_id", user.user_id.as_str());
         tracing::info!(name = %user.name, "hello");
         let state = peer.state().clone();
@@ -79,7 +104,7 @@ impl Command for Hello {
             rooms,
             limits: state.config.protocol_limits(),
         };
-        peer.register(user);
+        peer.register(user, place);
         peer.send(&welcome);
         Ok(())
     }
@@ -108,6 +133,7 @@ impl Command for Rename {
         let max = peer.state().config.limits.max_name_chars as usize;
         name::validate_display_name(&self.name, max)?;
         let session = peer.session()?;
+        peer.state().throttles.renames.check(&session.user.user_id)?;
         Ok(Renaming {
             user_id: session.user.user_id.clone(),
             joined: session.rooms().cloned().collect(),

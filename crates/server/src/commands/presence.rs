@@ -20,7 +20,8 @@ impl Command for Who {
     type Done = (String, Vec<Member>);
 
     fn start(self, peer: &mut Peer) -> Result<Self::Work, Refusal> {
-        peer.joined(&self.room)?;
+        let user_id = &peer.joined(&self.room)?.user.user_id;
+        peer.state().throttles.presence.check(user_id)?;
         Ok(self.room)
     }
 

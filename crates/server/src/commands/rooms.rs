@@ -43,11 +43,15 @@ impl Command for Join {
         name::validate_room(&self.room)?;
         let max_rooms = peer.state().config.limits.max_rooms as usize;
         let conn = peer.conn_id();
-        let session = peer.session_mut().ok_or(ErrorCode::NotAuthenticated)?;
+        let session = peer.session()?;
         let already = session.has_joined(&self.room);
         if !already && session.room_count() >= max_rooms {
             return Err(ErrorCode::TooManyRooms.into());
         }
+        if !already {
+            peer.state().throttles.joins.check(&session.user.user_id)?;
+        }
+        let session = peer.session_mut().ok_or(ErrorCode::NotAuthenticated)?;
         session.begin_join(&self.room);
         Ok(Joining {
             room: self.room,
@@ -61,6 +65,9 @@ impl Command for Join {
     async fn run(work: Self::Work, state: AppState) -> Self::Done {
         let rooms = &state.subscriptions;
         if !work.already {
+            if let Err(refusal) = admit_member(&state, &work.user.user_id, &work.room).await {
+                return (work, Err(refusal));
+            }
             rooms.enter(work.conn, &work.room).await;
         }
         let head = state.store.join(&work.user.user_id, &work.room).await;
@@ -101,6 +108,29 @@ impl Command for Join {
         }
         Ok(())
     }
+}
+
+/// Whether `user_id` may become a member of `room` (or already is one): below
+/// `limits.max_memberships` stored memberships (`too_many_rooms`), and — when the room
+/// does not exist yet and this creates it — within `limits.rooms_created_per_hour`
+/// (`rate_limited`). Also the REST API's check before a post makes its author a member.
+pub async fn admit_member(state: &AppState, user_id: &str, room: &str) -> Result<(), Refusal> {
+    let memberships = state.store.rooms_of(user_id).await?;
+    if memberships.iter().any(|joined| joined == room) {
+        return Ok(());
+    }
+    let max = state.config.limits.max_memberships as usize;
+    if memberships.len() >= max {
+        state.throttles.refused("memberships_per_identity");
+        return Err(Refusal::new(
+            ErrorCode::TooManyRooms,
+            format!("member of {max} rooms already: leave one first"),
+        ));
+    }
+    if state.store.heads(&[room.to_owned()]).await?.is_empty() {
+        state.throttles.rooms_created.check(&user_id.to_owned())?;
+    }
+    Ok(())
 }
 
 /// `leave {room}`.

@@ -96,6 +96,10 @@ impl Config {
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true)
+            // Lists from the environment are comma-separated; only these keys are lists
+            // (`broker.redis_nodes` is one string that holds commas).
+            .list_separator(",")
+            .with_list_parse_key("server.trusted_proxies")
             .source(env);
         builder = builder.add_source(environment);
         let config: Config = builder.build()?.try_deserialize()?;

@@ -156,8 +156,34 @@ section! {
         history_page_max: u32 = 200,
         /// Most rooms one connection may have joined at once.
         max_rooms: u32 = 50,
-        /// Posts per second one connection may sustain; bursts up to the same number.
+        /// Posts per second one identity may sustain, over all its connections and the
+        /// REST API together; bursts up to the same number.
         posts_per_second: u32 = 20,
+        /// Posts per second from one client address (IPv6: one /64), all identities
+        /// together; bursts up to the same number.
+        posts_per_second_per_address: u32 = 100,
+        /// `hello`s and REST sessions (`POST /api/sessions`) per minute from one client
+        /// address; bursts up to the same number. More get `rate_limited`.
+        sessions_per_minute_per_address: u32 = 120,
+        /// New guest identities per hour from one client address (by `hello` without a
+        /// token or `POST /api/sessions`); bursts up to the same number.
+        guests_per_hour_per_address: u32 = 60,
+        /// History pages (`history`, REST `GET .../messages`) per second per identity;
+        /// bursts up to the same number.
+        history_per_second: u32 = 10,
+        /// Presence requests (`who`) per second per identity; bursts up to the same number.
+        presence_per_second: u32 = 5,
+        /// Renames (`name`) per minute per identity; bursts up to the same number.
+        renames_per_minute: u32 = 10,
+        /// Joins of rooms not yet joined on the connection, per minute per identity;
+        /// bursts up to the same number (a reconnecting client rejoins all its rooms).
+        joins_per_minute: u32 = 300,
+        /// Rooms one identity may create (join first) per hour; bursts up to the same
+        /// number.
+        rooms_created_per_hour: u32 = 30,
+        /// Most rooms one identity may be a member of (its stored memberships, kept across
+        /// reconnects until it leaves); a join of one more gets `too_many_rooms`.
+        max_memberships: u32 = 200,
         /// Outbound frames queued per connection (at least `store.max_batch`, since one
         /// stored batch may go to one room at once). A reader that lets it overflow is
         /// closed with 4000 (slow consumer) and resumes after reconnecting.
@@ -205,10 +231,10 @@ section! {
         /// Bytes of queued outgoing frames a WebSocket gathers before writing them to the
         /// socket; whatever is gathered is written once the send queue runs empty.
         ws_write_buffer_bytes: usize = 8192,
-        /// Most users the REST API's post rate limiter (`posts_per_second` per user) tracks
-        /// at once; users idle for a second are forgotten first. When this many posted
-        /// within the last second, further REST posts get `rate_limited` (HTTP 429).
-        rest_max_posters: usize = 10_000,
+        /// Most keys (addresses or identities) each per-address and per-identity rate
+        /// limit tracks at once; keys back to a full budget are forgotten first. While a
+        /// limiter is still full, new keys get `rate_limited`: memory stays bounded.
+        max_rate_keys: usize = 100_000,
     }
 }
 

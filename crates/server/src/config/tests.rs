@@ -190,3 +190,23 @@ fn database_url_is_a_secret_and_checked() {
         .expect_err("empty pool");
     assert!(err.to_string().contains("store.pool_size"), "{err}");
 }
+
+#[test]
+fn trusted_proxies_come_from_a_comma_separated_variable_and_are_checked() {
+    let config = Config::load_from(
+        None,
+        env(&[
+            ("TUITALK__SERVER__TRUSTED_PROXIES", "10.0.0.5,10.1.0.0/16"),
+            ("TUITALK__BROKER__REDIS_NODES", "redis://a:1,redis://b:2"),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(config.server.trusted_proxies, ["10.0.0.5", "10.1.0.0/16"]);
+    assert_eq!(config.broker.redis_node_list().len(), 2, "still one string");
+    let err = Config::load_from(
+        None,
+        env(&[("TUITALK__SERVER__TRUSTED_PROXIES", "nginx")]),
+    )
+    .expect_err("not an address");
+    assert!(err.to_string().contains("server.trusted_proxies"), "{err}");
+}

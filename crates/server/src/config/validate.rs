@@ -52,7 +52,29 @@ impl Config {
             l.max_errors_per_minute.into(),
         )?;
         positive("limits.ws_read_buffer_bytes", l.ws_read_buffer_bytes as u64)?;
-        positive("limits.rest_max_posters", l.rest_max_posters as u64)?;
+        positive("limits.max_rate_keys", l.max_rate_keys as u64)?;
+        for (key, value) in [
+            (
+                "limits.posts_per_second_per_address",
+                l.posts_per_second_per_address,
+            ),
+            (
+                "limits.sessions_per_minute_per_address",
+                l.sessions_per_minute_per_address,
+            ),
+            (
+                "limits.guests_per_hour_per_address",
+                l.guests_per_hour_per_address,
+            ),
+            ("limits.history_per_second", l.history_per_second),
+            ("limits.presence_per_second", l.presence_per_second),
+            ("limits.renames_per_minute", l.renames_per_minute),
+            ("limits.joins_per_minute", l.joins_per_minute),
+            ("limits.rooms_created_per_hour", l.rooms_created_per_hour),
+            ("limits.max_memberships", l.max_memberships),
+        ] {
+            positive(key, value.into())?;
+        }
         positive(
             "limits.accepts_per_second_per_address",
             l.accepts_per_second_per_address.into(),

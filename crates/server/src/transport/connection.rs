@@ -4,6 +4,7 @@
 //! queue, so none of them holds up delivery.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use crate::AppState;
 use crate::commands::{self, Context, InFlight, Started, posts};
 use crate::error::Refusal;
 use crate::hub::{ConnId, Delivery, EventReceiver, EventSender};
+use crate::occupancy::Held;
 use crate::peer::Peer;
 use crate::session::{FillRead, Filled, Session};
 use crate::store::StoreError;
@@ -89,9 +91,10 @@ impl Connection {
         sink: Sink,
         slow: CancellationToken,
         queue: EventSender,
+        client: (IpAddr, Option<Held<IpAddr>>),
     ) -> Self {
         Self {
-            peer: Peer::new(state, conn_id, queue, slow.clone()),
+            peer: Peer::new(state, conn_id, queue, slow.clone(), client),
             sink,
             slow,
             command: None,

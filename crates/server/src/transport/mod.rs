@@ -19,8 +19,10 @@
 
 mod connection;
 
+use std::net::IpAddr;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
@@ -33,7 +35,9 @@ use tuitalk_protocol::CloseCode;
 
 use self::connection::Connection;
 use crate::AppState;
+use crate::edge::ClientAddr;
 use crate::hub::event_queue;
+use crate::occupancy::Held;
 
 /// How long the writer keeps trying to deliver a close frame to a peer that does not read.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -45,9 +49,37 @@ const HARD_CAP_FACTOR: usize = 4;
 /// The socket's sending half.
 type Sink = SplitSink<WebSocket, Message>;
 
-/// `GET /ws`: upgrades to a WebSocket with the transport's hard frame cap and serves it,
-/// or refuses with 503 and `Retry-After: 1` above `limits.accepts_per_second`.
-pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// `GET /ws`: upgrades to a WebSocket with the transport's hard frame cap and serves it.
+/// Refused before the upgrade: 429 with `Retry-After` when the client's address is above
+/// its share of new connections (`limits.accepts_per_second_per_address`) or holds
+/// `limits.max_connections_per_address` WebSockets; 503 with `Retry-After: 1` above
+/// `limits.accepts_per_second`.
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
+) -> Response {
+    // Without the edge (a router served some other way) every client is one address.
+    let address = client.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(c)| c.limit_key());
+    let throttles = &state.throttles;
+    if let Err(refusal) = throttles.accepts.check(&address) {
+        let retry = refusal.retry_after_ms.unwrap_or(1000).div_ceil(1000).to_string();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry)],
+            "too many new connections from your address: try again later\n",
+        )
+            .into_response();
+    }
+    let Some(place) = throttles.ws_by_address.try_take(address) else {
+        throttles.refused("connections_per_address");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "5".to_owned())],
+            "too many connections from your address\n",
+        )
+            .into_response();
+    };
     if !state.admit() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -67,12 +99,18 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Res
             // Split before the connection's future is built, so the socket does not take
             // room in it for the connection's whole life.
             let (sink, stream) = socket.split();
-            tracker.track_future(serve(sink, stream, state))
+            tracker.track_future(serve(sink, stream, state, (address, Some(place))))
         })
 }
 
-/// Serves one upgraded WebSocket, split into its halves, until it closes.
-pub async fn serve(mut sink: Sink, mut stream: SplitStream<WebSocket>, state: AppState) {
+/// Serves one upgraded WebSocket, split into its halves, until it closes; `client` is the
+/// client's address (limit key) and its place in `limits.max_connections_per_address`.
+pub async fn serve(
+    mut sink: Sink,
+    mut stream: SplitStream<WebSocket>,
+    state: AppState,
+    client: (IpAddr, Option<Held<IpAddr>>),
+) {
     if state.shutdown.is_cancelled() {
         let _ = sink
             .send(close_message(
@@ -99,7 +137,8 @@ pub async fn serve(mut sink: Sink, mut stream: SplitStream<WebSocket>, state: Ap
         let slow = CancellationToken::new();
         let (events_tx, events_rx) = event_queue(state.config.limits.send_queue);
         let metrics = state.metrics.clone();
-        let mut connection = Connection::new(state, conn_id, sink, slow.clone(), events_tx);
+        let mut connection =
+            Connection::new(state, conn_id, sink, slow.clone(), events_tx, client);
         connection.run(&mut stream, events_rx).await;
         // The rest of the connection's state goes now; the socket stays for the close.
         let mut sink = Box::pin(connection.cleanup()).await;
