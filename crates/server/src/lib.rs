@@ -22,7 +22,7 @@
 //! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
 //! - [`identity`]: session tokens (HMAC) and the token key.
 //! - [`health`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: the web client
-//!   at `/` and `/assets/`.
+//!   at `/` and `/assets/`; [`origin`]: which browser pages may use `/ws` and `/api/`.
 //! - [`config`]: the typed configuration; [`state`]: the shared state; [`shutdown`]:
 //!   signals → cancellation; [`error`]: boundary error types.
 
@@ -34,6 +34,7 @@ pub mod health;
 pub mod hub;
 pub mod identity;
 pub mod metrics;
+pub mod origin;
 pub mod peer;
 pub mod rest;
 pub mod session;
@@ -45,6 +46,7 @@ pub mod transport;
 pub mod watcher;
 pub mod web;
 
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -161,7 +163,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     config.validate()?;
-    let web = web::WebAssets::load(config.web.assets_dir.as_deref())?;
+    let web = web::WebAssets::load(&config.web)?;
     match web.source() {
         web::Source::Embedded => tracing::info!("web client: embedded"),
         web::Source::Directory(dir) => tracing::info!(dir = %dir.display(), "web client"),
@@ -190,6 +192,7 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let accepts = NonZeroU32::new(config.limits.accepts_per_second).unwrap_or(NonZeroU32::MIN);
     let admission = RateLimiter::direct(Quota::per_second(accepts));
+    let origins = origin::OriginPolicy::from_config(&config.web);
     let state = AppState(Arc::new(Shared {
         config,
         store: store.clone(),
@@ -204,6 +207,7 @@ pub async fn run(
         metrics,
         admission,
         web,
+        origins,
     }));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
@@ -216,6 +220,8 @@ pub async fn run(
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
     });
+    // The peer's address reaches handlers as `ConnectInfo<SocketAddr>` (`/metrics`).
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let serve =
         axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     serve.await.map_err(ServerError::Serve)?;

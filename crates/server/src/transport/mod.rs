@@ -1,7 +1,8 @@
 //! The WebSocket transport: `GET /ws` upgrades, one task per connection that reads and
 //! writes frames, and nothing about what the commands mean.
 //!
-//! - [`upgrade`]: admission (`limits.accepts_per_second`), the frame caps, the socket's
+//! - [`upgrade`]: the `Origin` rule ([`crate::origin`]), admission
+//!   (`limits.accepts_per_second`), the frame caps, the socket's
 //!   buffers; [`serve`]: the connection slot (`limits.max_connections`), the session's
 //!   cleanup, and the close (`slow_consumer` 4000 after the cleanup, the closing
 //!   handshake).
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -45,9 +46,28 @@ const HARD_CAP_FACTOR: usize = 4;
 /// The socket's sending half.
 type Sink = SplitSink<WebSocket, Message>;
 
-/// `GET /ws`: upgrades to a WebSocket with the transport's hard frame cap and serves it,
-/// or refuses with 503 and `Retry-After: 1` above `limits.accepts_per_second`.
-pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// `GET /ws`: upgrades to a WebSocket with the transport's hard frame cap and serves it;
+/// refuses with 403 a browser page of a foreign origin ([`crate::origin`]), and with 503
+/// and `Retry-After: 1` above `limits.accepts_per_second`.
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if let Err(refused) = state.origins.check_ws(&headers, &uri) {
+        state.metrics.forbidden_origins.inc();
+        tracing::info!(reason = %refused, "WebSocket refused: foreign origin");
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!(
+                "forbidden origin: {refused}; this server takes WebSocket connections from \
+                 its own pages and the origins in web.allowed_origins only\n"
+            ),
+        )
+            .into_response();
+    }
     if !state.admit() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
