@@ -195,6 +195,33 @@ pub async fn http_request(
     })
 }
 
+/// A WebSocket handshake to `url` with `Origin: origin` when given: the connected
+/// client (nothing sent yet), or the HTTP status and body of the refusal.
+pub async fn ws_handshake(url: &str, origin: Option<&str>) -> Result<Client, (u16, String)> {
+    use tokio_tungstenite::tungstenite::Error;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let mut request = url.into_client_request().expect("request");
+    if let Some(origin) = origin {
+        let value = HeaderValue::from_str(origin).expect("origin");
+        request.headers_mut().insert("origin", value);
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(Client {
+            ws,
+            user_id: String::new(),
+            name: String::new(),
+            token: String::new(),
+            rooms: Vec::new(),
+        }),
+        Err(Error::Http(response)) => Err((
+            response.status().as_u16(),
+            String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
+        )),
+        Err(other) => panic!("handshake failed otherwise: {other:?}"),
+    }
+}
+
 /// The WebSocket type of the test client.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

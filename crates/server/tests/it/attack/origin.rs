@@ -8,41 +8,21 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use sqlx::Connection;
-use tokio_tungstenite::tungstenite::Error as WsError;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_util::sync::CancellationToken;
 use tuitalk_server::Config;
 use tuitalk_server::config::Secret;
 
-use crate::helpers::{Client, RawResponse, TestApp, http_get_raw, http_request, spawn_app};
+use crate::helpers::{
+    Client, RawResponse, TestApp, http_get_raw, http_request, spawn_app, ws_handshake,
+};
 use crate::metrics::{scrape, value};
 
 /// A foreign page's origin.
 const EVIL: &str = "https://evil.example";
 
-/// The handshake to `/ws`, with `Origin: origin` when given.
+/// The handshake to the app's `/ws`, with `Origin: origin` when given.
 async fn upgrade(app: &TestApp, origin: Option<&str>) -> Result<Client, (u16, String)> {
-    let mut request = app.ws_url().into_client_request().expect("request");
-    if let Some(origin) = origin {
-        request
-            .headers_mut()
-            .insert("origin", HeaderValue::from_str(origin).expect("origin"));
-    }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((ws, _)) => Ok(Client {
-            ws,
-            user_id: String::new(),
-            name: String::new(),
-            token: String::new(),
-            rooms: Vec::new(),
-        }),
-        Err(WsError::Http(response)) => Err((
-            response.status().as_u16(),
-            String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
-        )),
-        Err(other) => panic!("handshake failed otherwise: {other:?}"),
-    }
+    ws_handshake(&app.ws_url(), origin).await
 }
 
 /// Asserts that a connected client is served: `hello` is answered with `welcome`.
