@@ -358,7 +358,11 @@ pub async fn handler(
     headers: HeaderMap,
 ) -> Response {
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    match access(state.config.metrics.bearer_token.as_ref(), peer.ip(), authorization) {
+    match access(
+        state.config.metrics.bearer_token.as_ref(),
+        peer.ip(),
+        authorization,
+    ) {
         Access::Granted => {}
         Access::BadToken => {
             return (
@@ -401,7 +405,10 @@ mod tests {
         let lan: IpAddr = [10, 0, 0, 5].into();
         assert_eq!(access(None, v4, None), Access::Granted);
         assert_eq!(access(None, mapped, None), Access::Granted);
-        assert_eq!(access(None, IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), None), Access::Granted);
+        assert_eq!(
+            access(None, IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), None),
+            Access::Granted
+        );
         assert_eq!(access(None, lan, None), Access::NotLoopback);
         assert_eq!(access(None, lan, Some(b"Bearer x")), Access::NotLoopback);
     }
@@ -412,11 +419,23 @@ mod tests {
         let token = Some(&token);
         let lan: IpAddr = [10, 0, 0, 5].into();
         let v4: IpAddr = [127, 0, 0, 1].into();
-        assert_eq!(access(token, lan, Some(b"Bearer 0123456789abcdef")), Access::Granted);
+        assert_eq!(
+            access(token, lan, Some(b"Bearer 0123456789abcdef")),
+            Access::Granted
+        );
         assert_eq!(access(token, v4, None), Access::BadToken, "loopback too");
-        assert_eq!(access(token, lan, Some(b"Bearer 0123456789abcdeX")), Access::BadToken);
+        assert_eq!(
+            access(token, lan, Some(b"Bearer 0123456789abcdeX")),
+            Access::BadToken
+        );
         assert_eq!(access(token, lan, Some(b"Bearer ")), Access::BadToken);
-        assert_eq!(access(token, lan, Some(b"0123456789abcdef")), Access::BadToken);
-        assert_eq!(access(token, lan, Some(b"Basic 0123456789abcdef")), Access::BadToken);
+        assert_eq!(
+            access(token, lan, Some(b"0123456789abcdef")),
+            Access::BadToken
+        );
+        assert_eq!(
+            access(token, lan, Some(b"Basic 0123456789abcdef")),
+            Access::BadToken
+        );
     }
 }

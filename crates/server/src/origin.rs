@@ -17,11 +17,11 @@
 
 use std::fmt;
 
+use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -65,7 +65,11 @@ impl fmt::Display for Origin {
 fn parse_authority(authority: &str, default_port: u16) -> Option<(String, u16)> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (inside, after) = rest.split_once(']')?;
-        if inside.is_empty() || !inside.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+        if inside.is_empty()
+            || !inside
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
             return None;
         }
         (format!("[{inside}]"), after)
@@ -93,9 +97,7 @@ fn parse_authority(authority: &str, default_port: u16) -> Option<(String, u16)> 
 /// Parses `scheme://host[:port]` with the scheme `http` or `https` (one trailing `/` is
 /// tolerated, nothing else after the port). The error says what is wrong.
 pub fn parse_origin(text: &str) -> Result<Origin, &'static str> {
-    let (scheme, rest) = text
-        .split_once("://")
-        .ok_or("not scheme://host[:port]")?;
+    let (scheme, rest) = text.split_once("://").ok_or("not scheme://host[:port]")?;
     let secure = match scheme.to_ascii_lowercase().as_str() {
         "http" => false,
         "https" => true,
@@ -112,7 +114,9 @@ pub fn parse_origin(text: &str) -> Result<Origin, &'static str> {
 /// letters, digits and `-._~/%` only: no query, no fragment, nothing that could break
 /// out of the Content-Security-Policy or the page's `<meta>` it is written into.
 pub fn parse_ws_url(text: &str) -> Result<String, &'static str> {
-    let (scheme, rest) = text.split_once("://").ok_or("not ws[s]://host[:port][/path]")?;
+    let (scheme, rest) = text
+        .split_once("://")
+        .ok_or("not ws[s]://host[:port][/path]")?;
     let scheme = scheme.to_ascii_lowercase();
     let default_port = match scheme.as_str() {
         "ws" => 80,
@@ -125,7 +129,8 @@ pub fn parse_ws_url(text: &str) -> Result<String, &'static str> {
     };
     let (host, port) = parse_authority(authority, default_port)
         .ok_or("not ws[s]://host[:port][/path] (no user, a numeric port)")?;
-    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '/' | '%');
+    let valid =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '/' | '%');
     if !path.chars().all(valid) {
         return Err("the path may hold only letters, digits and -._~/%");
     }
@@ -200,7 +205,10 @@ fn check(allowed: &[Origin], headers: &HeaderMap, uri: &Uri) -> Result<(), Forbi
     if values.next().is_some() {
         return Err(ForbiddenOrigin("more than one Origin header".to_owned()));
     }
-    let shown = String::from_utf8_lossy(value.as_bytes()).chars().take(100).collect::<String>();
+    let shown = String::from_utf8_lossy(value.as_bytes())
+        .chars()
+        .take(100)
+        .collect::<String>();
     let refused = || ForbiddenOrigin(format!("origin {shown:?} is not allowed here"));
     let origin = value
         .to_str()
@@ -299,10 +307,22 @@ mod tests {
     #[test]
     fn origins_parse_and_normalise() {
         let shown = |text| parse_origin(text).map(|origin| origin.to_string());
-        assert_eq!(shown("https://Chat.Example"), Ok("https://chat.example".to_owned()));
-        assert_eq!(shown("https://chat.example:443/"), Ok("https://chat.example".to_owned()));
-        assert_eq!(shown("http://127.0.0.1:8080"), Ok("http://127.0.0.1:8080".to_owned()));
-        assert_eq!(shown("http://[::1]:9000"), Ok("http://[::1]:9000".to_owned()));
+        assert_eq!(
+            shown("https://Chat.Example"),
+            Ok("https://chat.example".to_owned())
+        );
+        assert_eq!(
+            shown("https://chat.example:443/"),
+            Ok("https://chat.example".to_owned())
+        );
+        assert_eq!(
+            shown("http://127.0.0.1:8080"),
+            Ok("http://127.0.0.1:8080".to_owned())
+        );
+        assert_eq!(
+            shown("http://[::1]:9000"),
+            Ok("http://[::1]:9000".to_owned())
+        );
         for bad in [
             "null",
             "chat.example",
@@ -321,8 +341,18 @@ mod tests {
     #[test]
     fn ws_urls_parse_and_normalise() {
         assert_eq!(parse_ws_url("WS://Host:80"), Ok("ws://host/ws".to_owned()));
-        assert_eq!(parse_ws_url("wss://h:8443/chat/ws"), Ok("wss://h:8443/chat/ws".to_owned()));
-        for bad in ["http://h/ws", "ws://h/ws?x=1", "ws://h/ws'", "ws://h/a b", "ws://h;x", "h:1"] {
+        assert_eq!(
+            parse_ws_url("wss://h:8443/chat/ws"),
+            Ok("wss://h:8443/chat/ws".to_owned())
+        );
+        for bad in [
+            "http://h/ws",
+            "ws://h/ws?x=1",
+            "ws://h/ws'",
+            "ws://h/a b",
+            "ws://h;x",
+            "h:1",
+        ] {
             assert!(parse_ws_url(bad).is_err(), "{bad}");
         }
     }
@@ -332,15 +362,39 @@ mod tests {
         let policy = OriginPolicy::default();
         let uri = Uri::from_static("/ws");
         let ok = |pairs: &[(&'static str, &str)]| policy.check_ws(&headers(pairs), &uri).is_ok();
-        assert!(ok(&[("host", "127.0.0.1:8080")]), "no Origin: not a browser");
-        assert!(ok(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")]));
-        assert!(ok(&[("host", "Chat.Example"), ("origin", "https://chat.example")]));
-        assert!(ok(&[("host", "chat.example:443"), ("origin", "https://chat.example")]));
-        assert!(!ok(&[("host", "chat.example"), ("origin", "https://evil.example")]));
-        assert!(!ok(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:9000")]));
-        assert!(!ok(&[("host", "chat.example:80"), ("origin", "https://chat.example")]));
+        assert!(
+            ok(&[("host", "127.0.0.1:8080")]),
+            "no Origin: not a browser"
+        );
+        assert!(ok(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:8080")
+        ]));
+        assert!(ok(&[
+            ("host", "Chat.Example"),
+            ("origin", "https://chat.example")
+        ]));
+        assert!(ok(&[
+            ("host", "chat.example:443"),
+            ("origin", "https://chat.example")
+        ]));
+        assert!(!ok(&[
+            ("host", "chat.example"),
+            ("origin", "https://evil.example")
+        ]));
+        assert!(!ok(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:9000")
+        ]));
+        assert!(!ok(&[
+            ("host", "chat.example:80"),
+            ("origin", "https://chat.example")
+        ]));
         assert!(!ok(&[("host", "chat.example"), ("origin", "null")]));
-        assert!(!ok(&[("origin", "http://chat.example")]), "no Host: only the list");
+        assert!(
+            !ok(&[("origin", "http://chat.example")]),
+            "no Host: only the list"
+        );
         assert!(!ok(&[
             ("host", "a"),
             ("origin", "http://a"),
@@ -359,10 +413,26 @@ mod tests {
         let uri = Uri::from_static("/");
         let from = |origin| headers(&[("host", "chat.example"), ("origin", origin)]);
         assert!(policy.check_ws(&from("https://app.example"), &uri).is_ok());
-        assert!(policy.check_rest(&from("https://app.example"), &uri).is_ok());
-        assert!(policy.check_ws(&from("https://tools.example"), &uri).is_err());
-        assert!(policy.check_rest(&from("https://tools.example"), &uri).is_ok());
-        assert!(policy.check_rest(&from("http://app.example"), &uri).is_err());
+        assert!(
+            policy
+                .check_rest(&from("https://app.example"), &uri)
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check_ws(&from("https://tools.example"), &uri)
+                .is_err()
+        );
+        assert!(
+            policy
+                .check_rest(&from("https://tools.example"), &uri)
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check_rest(&from("http://app.example"), &uri)
+                .is_err()
+        );
     }
 
     #[test]

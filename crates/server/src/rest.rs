@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 use tuitalk_protocol::{ChatMessage, ErrorCode, Seq, name};
 
 use crate::commands::{history, identity, posts};
-use crate::{AppState, origin};
 use crate::error::Refusal;
 use crate::store::{StoreError, User, now_ms};
+use crate::{AppState, origin};
 
 /// How long a client should wait after `rate_limited` when the rate limiter itself is
 /// full (`limits.rest_max_posters`).

@@ -62,7 +62,8 @@ pub fn csp(servers: &[String]) -> String {
 
 /// The Content-Security-Policy of a page that talks to this server only.
 fn own_csp() -> HeaderValue {
-    HeaderValue::from_str(&csp(&[])).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+    HeaderValue::from_str(&csp(&[]))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
 }
 
 /// The page with `<meta name="tuitalk-servers">` listing `servers` added to its head
@@ -404,7 +405,10 @@ mod tests {
         let servers = vec!["wss://b.example/ws".to_owned()];
         assert!(csp(&servers).contains("connect-src 'self' wss://b.example/ws"));
         let assets = WebAssets::from_files(
-            [(INDEX.to_owned(), Bytes::from_static(b"<html><head><title>t</title></head></html>"))],
+            [(
+                INDEX.to_owned(),
+                Bytes::from_static(b"<html><head><title>t</title></head></html>"),
+            )],
             Source::NotBuilt,
         )
         .with_servers(&servers);
@@ -418,11 +422,16 @@ mod tests {
         );
         assert_eq!(assets.csp.to_str().ok(), Some(csp(&servers).as_str()));
         let bare = with_servers_meta(b"<p>x</p>", &[]);
-        assert_eq!(bare, Bytes::from_static(b"<meta name=\"tuitalk-servers\" content=\"\">\n<p>x</p>"));
+        assert_eq!(
+            bare,
+            Bytes::from_static(b"<meta name=\"tuitalk-servers\" content=\"\">\n<p>x</p>")
+        );
         let headless = with_servers_meta(b"<!DOCTYPE html><p>x</p>", &[]);
         assert_eq!(
             headless,
-            Bytes::from_static(b"<!DOCTYPE html><meta name=\"tuitalk-servers\" content=\"\">\n<p>x</p>")
+            Bytes::from_static(
+                b"<!DOCTYPE html><meta name=\"tuitalk-servers\" content=\"\">\n<p>x</p>"
+            )
         );
     }
 

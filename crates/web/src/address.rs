@@ -51,7 +51,10 @@ pub fn choose_server(protocol: &str, host: &str, search: &str, allowed: &[String
         .is_some_and(|url| normalize_ws(&own).as_ref() == Some(url) || allowed.contains(url));
     match normal {
         Some(url) if permitted => Choice { url, ignored: None },
-        _ if wanted == own => Choice { url: own, ignored: None },
+        _ if wanted == own => Choice {
+            url: own,
+            ignored: None,
+        },
         _ => Choice {
             url: own,
             ignored: Some(wanted),
@@ -62,7 +65,10 @@ pub fn choose_server(protocol: &str, host: &str, search: &str, allowed: &[String
 /// The servers listed in the page's `<meta name="tuitalk-servers">` content
 /// (space-separated), normalised; what is not a `ws[s]://` URL is dropped.
 pub fn parse_servers(content: &str) -> Vec<String> {
-    content.split_whitespace().filter_map(normalize_ws).collect()
+    content
+        .split_whitespace()
+        .filter_map(normalize_ws)
+        .collect()
 }
 
 /// A `ws[s]://host[:port][/path]` URL in its normal form: lowercase scheme and host, no
@@ -80,13 +86,18 @@ pub fn normalize_ws(url: &str) -> Option<String> {
         Some(at) => rest.split_at(at),
         None => (rest, WS_PATH),
     };
-    let valid_path = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '/' | '%');
+    let valid_path =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '/' | '%');
     if !path.chars().all(valid_path) {
         return None;
     }
     let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
         let (inside, after) = inner.split_once(']')?;
-        if inside.is_empty() || !inside.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+        if inside.is_empty()
+            || !inside
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
             return None;
         }
         (format!("[{inside}]"), after)
@@ -113,7 +124,10 @@ pub fn normalize_ws(url: &str) -> Option<String> {
     } else {
         format!(":{port}")
     };
-    Some(format!("{scheme}://{}{port}{path}", host.to_ascii_lowercase()))
+    Some(format!(
+        "{scheme}://{}{port}{path}",
+        host.to_ascii_lowercase()
+    ))
 }
 
 /// The origin (`ws[s]://host[:port]`, normalised) of a WebSocket URL: what a session is
@@ -234,27 +248,48 @@ mod tests {
         assert_eq!(allowed, ["ws://127.0.0.1:9000/ws", "wss://b.example/ws"]);
         let choose = |search| choose_server("http:", "127.0.0.1:8080", search, &allowed);
         let own = "ws://127.0.0.1:8080/ws".to_owned();
-        assert_eq!(choose(""), Choice { url: own.clone(), ignored: None });
+        assert_eq!(
+            choose(""),
+            Choice {
+                url: own.clone(),
+                ignored: None
+            }
+        );
         assert_eq!(
             choose("?server=127.0.0.1:9000"),
-            Choice { url: "ws://127.0.0.1:9000/ws".to_owned(), ignored: None }
+            Choice {
+                url: "ws://127.0.0.1:9000/ws".to_owned(),
+                ignored: None
+            }
         );
         assert_eq!(
             choose("?server=wss://b.example/ws"),
-            Choice { url: "wss://b.example/ws".to_owned(), ignored: None }
+            Choice {
+                url: "wss://b.example/ws".to_owned(),
+                ignored: None
+            }
         );
         assert_eq!(
             choose("?server=ws://evil.example:9000/ws"),
-            Choice { url: own.clone(), ignored: Some("ws://evil.example:9000/ws".to_owned()) }
+            Choice {
+                url: own.clone(),
+                ignored: Some("ws://evil.example:9000/ws".to_owned())
+            }
         );
         assert_eq!(
             choose("?server=ws://127.0.0.1:9000/other"),
-            Choice { url: own.clone(), ignored: Some("ws://127.0.0.1:9000/other".to_owned()) },
+            Choice {
+                url: own.clone(),
+                ignored: Some("ws://127.0.0.1:9000/other".to_owned())
+            },
             "another path is another server"
         );
         assert_eq!(
             choose("?server=ws://127.0.0.1:8080/ws"),
-            Choice { url: own.clone(), ignored: None },
+            Choice {
+                url: own.clone(),
+                ignored: None
+            },
             "naming the own server is fine"
         );
         assert_eq!(
@@ -266,13 +301,31 @@ mod tests {
 
     #[test]
     fn normal_forms_and_origins() {
-        assert_eq!(normalize_ws("WS://Host:80").as_deref(), Some("ws://host/ws"));
-        assert_eq!(normalize_ws("wss://[::1]:9/x").as_deref(), Some("wss://[::1]:9/x"));
-        for bad in ["http://h/ws", "ws://u@h/ws", "ws://h:x/ws", "ws://h/ws?token=1", "ws:///ws"] {
+        assert_eq!(
+            normalize_ws("WS://Host:80").as_deref(),
+            Some("ws://host/ws")
+        );
+        assert_eq!(
+            normalize_ws("wss://[::1]:9/x").as_deref(),
+            Some("wss://[::1]:9/x")
+        );
+        for bad in [
+            "http://h/ws",
+            "ws://u@h/ws",
+            "ws://h:x/ws",
+            "ws://h/ws?token=1",
+            "ws:///ws",
+        ] {
             assert_eq!(normalize_ws(bad), None, "{bad}");
         }
-        assert_eq!(ws_origin("ws://127.0.0.1:9000/ws").as_deref(), Some("ws://127.0.0.1:9000"));
-        assert_eq!(ws_origin("wss://Chat.Example:443/a/b").as_deref(), Some("wss://chat.example"));
+        assert_eq!(
+            ws_origin("ws://127.0.0.1:9000/ws").as_deref(),
+            Some("ws://127.0.0.1:9000")
+        );
+        assert_eq!(
+            ws_origin("wss://Chat.Example:443/a/b").as_deref(),
+            Some("wss://chat.example")
+        );
         assert_eq!(ws_origin("nonsense"), None);
     }
 

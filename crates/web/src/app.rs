@@ -101,7 +101,10 @@ impl App {
     /// At page load: removes the unscoped identity of older versions, then resumes the
     /// identity this tab kept for this server (a reload), if any.
     pub fn resume_saved(&mut self) {
-        for storage in [self.ui.window.session_storage(), self.ui.window.local_storage()] {
+        for storage in [
+            self.ui.window.session_storage(),
+            self.ui.window.local_storage(),
+        ] {
             if let Ok(Some(storage)) = storage {
                 for key in LEGACY_KEYS {
                     let _ = storage.remove_item(key);

@@ -67,7 +67,11 @@ mod tests {
             session_key("wss://chat.example/ws")
         );
         assert_eq!(session_key("javascript:alert(1)"), None);
-        assert!(LEGACY_KEYS.iter().all(|key| !key.starts_with(SESSION_PREFIX)));
+        assert!(
+            LEGACY_KEYS
+                .iter()
+                .all(|key| !key.starts_with(SESSION_PREFIX))
+        );
     }
 
     #[test]

@@ -212,8 +212,16 @@ fn web_lists_from_the_environment_are_checked() {
     );
     assert_eq!(config.web.allowed_origins, ["http://127.0.0.1:9000"]);
     for (key, value, named) in [
-        ("TUITALK__WEB__SERVERS", "http://b.example/ws", "web.servers"),
-        ("TUITALK__WEB__SERVERS", "ws://b.example/ws?x", "web.servers"),
+        (
+            "TUITALK__WEB__SERVERS",
+            "http://b.example/ws",
+            "web.servers",
+        ),
+        (
+            "TUITALK__WEB__SERVERS",
+            "ws://b.example/ws?x",
+            "web.servers",
+        ),
         (
             "TUITALK__WEB__ALLOWED_ORIGINS",
             "https://a.example/path",
@@ -229,8 +237,8 @@ fn web_lists_from_the_environment_are_checked() {
 #[test]
 fn metrics_token_is_a_secret_and_checked() {
     let token = "metrics-t0ken-metrics-t0ken";
-    let config = Config::load_from(None, env(&[("TUITALK__METRICS__BEARER_TOKEN", token)]))
-        .expect("loads");
+    let config =
+        Config::load_from(None, env(&[("TUITALK__METRICS__BEARER_TOKEN", token)])).expect("loads");
     assert_eq!(
         config.metrics.bearer_token.as_ref().map(Secret::expose),
         Some(token)

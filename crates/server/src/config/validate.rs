@@ -95,8 +95,7 @@ impl Config {
         {
             return Err(ConfigError::Invalid {
                 key: "metrics.bearer_token",
-                reason: "must be at least 16 printable ASCII characters without spaces"
-                    .to_owned(),
+                reason: "must be at least 16 printable ASCII characters without spaces".to_owned(),
             });
         }
         if self
@@ -183,18 +182,23 @@ impl BrokerConfig {
     }
 }
 
+/// Parses one entry of a list setting; the error says what is wrong with it.
+type EntryCheck = fn(&str) -> Result<(), &'static str>;
+
 impl WebConfig {
     /// Checks the origin and server lists: each entry parses (empty entries, as an empty
     /// environment variable gives, are ignored).
     fn validate(&self) -> Result<(), ConfigError> {
-        let lists: [(&'static str, &[String], fn(&str) -> Result<(), &'static str>); 3] = [
+        let lists: [(&'static str, &[String], EntryCheck); 3] = [
             ("web.allowed_origins", &self.allowed_origins, |entry| {
                 parse_origin(entry).map(drop)
             }),
             ("web.cors_origins", &self.cors_origins, |entry| {
                 parse_origin(entry).map(drop)
             }),
-            ("web.servers", &self.servers, |entry| parse_ws_url(entry).map(drop)),
+            ("web.servers", &self.servers, |entry| {
+                parse_ws_url(entry).map(drop)
+            }),
         ];
         for (key, entries, parse) in lists {
             for entry in entries.iter().map(|entry| entry.trim()) {

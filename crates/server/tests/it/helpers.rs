@@ -160,7 +160,10 @@ pub async fn http_request(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.ok()?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !extra.iter().any(|line| line.to_ascii_lowercase().starts_with("host:")) {
+    if !extra
+        .iter()
+        .any(|line| line.to_ascii_lowercase().starts_with("host:"))
+    {
         request.push_str("Host: test\r\n");
     }
     for line in extra {

@@ -76,8 +76,14 @@ async fn a_foreign_origin_cannot_open_the_websocket() {
     assert_eq!(value(&metrics, "tuitalk_connections_opened_total"), 0.0);
     // Another port of the same host is another origin.
     let other_port = format!("http://127.0.0.1:{}", app.addr.port().wrapping_add(1));
-    assert_eq!(upgrade(&app, Some(&other_port)).await.err().map(|e| e.0), Some(403));
-    assert_eq!(upgrade(&app, Some("null")).await.err().map(|e| e.0), Some(403));
+    assert_eq!(
+        upgrade(&app, Some(&other_port)).await.err().map(|e| e.0),
+        Some(403)
+    );
+    assert_eq!(
+        upgrade(&app, Some("null")).await.err().map(|e| e.0),
+        Some(403)
+    );
 
     // The server's own pages (Origin = the Host the client asked for) and clients that
     // are no browser page (no Origin: the TUI, bots, tuitalk-load) are served.
@@ -93,11 +99,19 @@ async fn a_listed_origin_may_open_the_websocket() {
         config.web.allowed_origins = vec!["https://App.Example:443".to_owned()];
     })
     .await;
-    let client = upgrade(&app, Some("https://app.example")).await.expect("listed");
+    let client = upgrade(&app, Some("https://app.example"))
+        .await
+        .expect("listed");
     assert_served(client, "app").await;
-    assert_eq!(upgrade(&app, Some(EVIL)).await.err().map(|e| e.0), Some(403));
     assert_eq!(
-        upgrade(&app, Some("http://app.example")).await.err().map(|e| e.0),
+        upgrade(&app, Some(EVIL)).await.err().map(|e| e.0),
+        Some(403)
+    );
+    assert_eq!(
+        upgrade(&app, Some("http://app.example"))
+            .await
+            .err()
+            .map(|e| e.0),
         Some(403),
         "the scheme is part of the origin"
     );
@@ -145,7 +159,10 @@ async fn a_cross_site_post_with_an_origin_is_forbidden() {
     assert_eq!(response.status, 403, "the origin is checked first");
     assert_eq!(users(&app).await, 0);
     // The server's own page (Host: test) may.
-    let own = create_session(&app, &["Origin: http://test", "Content-Type: application/json"]);
+    let own = create_session(
+        &app,
+        &["Origin: http://test", "Content-Type: application/json"],
+    );
     assert_eq!(own.await.status, 201);
     // Reading is not state-changing: a GET with a foreign Origin is answered as usual
     // (401 here, no token), and without CORS the foreign page cannot read it anyway.
@@ -179,7 +196,11 @@ async fn preflight(app: &TestApp, origin: &str) -> RawResponse {
 async fn cors_is_off_by_default() {
     let app = spawn_app(|_| {}).await;
     let answer = preflight(&app, "https://tools.example").await;
-    assert_eq!(answer.header("access-control-allow-origin"), None, "{answer:?}");
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        None,
+        "{answer:?}"
+    );
     assert_eq!(answer.header("access-control-allow-methods"), None);
     assert_ne!(answer.status, 200);
     app.stop().await;
@@ -197,19 +218,30 @@ async fn cors_answers_the_listed_origins_only() {
         answer.header("access-control-allow-origin"),
         Some("https://tools.example")
     );
-    let methods = answer.header("access-control-allow-methods").unwrap_or_default();
+    let methods = answer
+        .header("access-control-allow-methods")
+        .unwrap_or_default();
     assert!(methods.contains("POST"), "{methods}");
-    let headers = answer.header("access-control-allow-headers").unwrap_or_default();
+    let headers = answer
+        .header("access-control-allow-headers")
+        .unwrap_or_default();
     assert!(headers.contains("content-type"), "{headers}");
     assert_eq!(answer.header("access-control-allow-credentials"), None);
 
     let other = preflight(&app, EVIL).await;
-    assert_eq!(other.header("access-control-allow-origin"), None, "{other:?}");
+    assert_eq!(
+        other.header("access-control-allow-origin"),
+        None,
+        "{other:?}"
+    );
 
     // The listed origin's POST passes the origin rule and its answer is readable.
     let created = create_session(
         &app,
-        &["Origin: https://tools.example", "Content-Type: application/json"],
+        &[
+            "Origin: https://tools.example",
+            "Content-Type: application/json",
+        ],
     )
     .await;
     assert_eq!(created.status, 201, "{created:?}");
@@ -219,7 +251,10 @@ async fn cors_answers_the_listed_origins_only() {
     );
     // A CORS origin is not a WebSocket origin.
     assert_eq!(
-        upgrade(&app, Some("https://tools.example")).await.err().map(|e| e.0),
+        upgrade(&app, Some("https://tools.example"))
+            .await
+            .err()
+            .map(|e| e.0),
         Some(403)
     );
     app.stop().await;
@@ -240,7 +275,10 @@ async fn the_page_may_connect_only_to_the_listed_servers() {
     })
     .await;
     let page = http_get_raw(default.addr, "/", &[]).await.expect("page");
-    let csp = page.header("content-security-policy").expect("csp").to_owned();
+    let csp = page
+        .header("content-security-policy")
+        .expect("csp")
+        .to_owned();
     let connect = csp
         .split(';')
         .map(str::trim)
@@ -248,7 +286,10 @@ async fn the_page_may_connect_only_to_the_listed_servers() {
         .expect("connect-src");
     assert_eq!(connect, "connect-src 'self'", "{csp}");
     let body = String::from_utf8_lossy(&page.body).into_owned();
-    assert!(body.contains(r#"<meta name="tuitalk-servers" content="">"#), "{body}");
+    assert!(
+        body.contains(r#"<meta name="tuitalk-servers" content="">"#),
+        "{body}"
+    );
     default.stop().await;
 
     let listed = spawn_app(move |config| {
@@ -266,7 +307,10 @@ async fn the_page_may_connect_only_to_the_listed_servers() {
         "{csp}"
     );
     for wildcard in [" ws:", " wss:", " *"] {
-        assert!(!csp.contains(&format!("{wildcard} ")) && !csp.contains(&format!("{wildcard};")), "{csp}");
+        assert!(
+            !csp.contains(&format!("{wildcard} ")) && !csp.contains(&format!("{wildcard};")),
+            "{csp}"
+        );
     }
     let body = String::from_utf8_lossy(&page.body).into_owned();
     assert!(
@@ -286,7 +330,11 @@ async fn metrics_need_the_bearer_token_when_one_is_set() {
     let none = http_get_raw(app.addr, path, &[]).await.expect("response");
     assert_eq!(none.status, 401, "loopback needs it too");
     assert_eq!(none.header("www-authenticate"), Some("Bearer"));
-    let wrong = http_get_raw(app.addr, path, &["Authorization: Bearer scrape-me-0123456780"]);
+    let wrong = http_get_raw(
+        app.addr,
+        path,
+        &["Authorization: Bearer scrape-me-0123456780"],
+    );
     assert_eq!(wrong.await.expect("response").status, 401);
     let basic = format!("Authorization: Basic {token}");
     let basic = http_get_raw(app.addr, path, &[&basic]).await;
@@ -316,7 +364,9 @@ async fn metrics_answer_only_loopback_peers_without_a_token() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
+        .await
+        .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(tuitalk_server::run(
@@ -327,7 +377,10 @@ async fn metrics_answer_only_loopback_peers_without_a_token() {
     let loopback = SocketAddr::from(([127, 0, 0, 1], port));
     let mut up = false;
     for _ in 0..100 {
-        if http_get_raw(loopback, "/healthz", &[]).await.is_some_and(|r| r.status == 200) {
+        if http_get_raw(loopback, "/healthz", &[])
+            .await
+            .is_some_and(|r| r.status == 200)
+        {
             up = true;
             break;
         }
@@ -340,8 +393,14 @@ async fn metrics_answer_only_loopback_peers_without_a_token() {
     assert_eq!(from_lan.status, 403, "{ip} is not loopback");
     assert!(String::from_utf8_lossy(&from_lan.body).contains("metrics.bearer_token"));
     let healthz = http_get_raw(SocketAddr::new(ip, port), "/healthz", &[]).await;
-    assert_eq!(healthz.map(|r| r.status), Some(200), "only /metrics is restricted");
-    let local = http_get_raw(loopback, "/metrics", &[]).await.expect("response");
+    assert_eq!(
+        healthz.map(|r| r.status),
+        Some(200),
+        "only /metrics is restricted"
+    );
+    let local = http_get_raw(loopback, "/metrics", &[])
+        .await
+        .expect("response");
     assert_eq!(local.status, 200);
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
