@@ -60,7 +60,7 @@ cluster_whole() {
 
 # Open WebSocket sessions of a backend (its /metrics).
 backend_connections() {
-  curl -fsS -m 2 "http://$(host_addr "$1"):8080/metrics" 2>/dev/null \
+  curl -fsS -m 2 -H "Authorization: Bearer $METRICS_TOKEN" "http://$(host_addr "$1"):8080/metrics" 2>/dev/null \
     | awk '$1 == "tuitalk_connections" { print $2; exit }'
 }
 

@@ -22,7 +22,7 @@
 //! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
 //! - [`identity`]: session tokens (HMAC) and the token key.
 //! - [`health`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: the web client
-//!   at `/` and `/assets/`.
+//!   at `/` and `/assets/`; [`origin`]: which browser pages may use `/ws` and `/api/`.
 //! - [`config`]: the typed configuration; [`state`]: the shared state; [`shutdown`]:
 //!   signals → cancellation; [`error`]: boundary error types.
 
@@ -36,6 +36,7 @@ pub mod hub;
 pub mod identity;
 pub mod metrics;
 pub mod occupancy;
+pub mod origin;
 pub mod peer;
 pub mod rest;
 pub mod session;
@@ -163,7 +164,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     config.validate()?;
-    let web = web::WebAssets::load(config.web.assets_dir.as_deref())?;
+    let web = web::WebAssets::load(&config.web)?;
     match web.source() {
         web::Source::Embedded => tracing::info!("web client: embedded"),
         web::Source::Directory(dir) => tracing::info!(dir = %dir.display(), "web client"),
@@ -193,6 +194,7 @@ pub async fn run(
     let accepts = NonZeroU32::new(config.limits.accepts_per_second).unwrap_or(NonZeroU32::MIN);
     let admission = RateLimiter::direct(Quota::per_second(accepts));
     let throttles = throttle::Throttles::new(&config, metrics.clone());
+    let origins = origin::OriginPolicy::from_config(&config.web);
     let state = AppState(Arc::new(Shared {
         config,
         store: store.clone(),
@@ -208,6 +210,7 @@ pub async fn run(
         admission,
         throttles,
         web,
+        origins,
     }));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");

@@ -4,14 +4,16 @@
 //! created at start — no lock and no label lookup per event. Values other parts already
 //! keep (open connections, rooms, the broker's counters and state, the room watcher's
 //! repairs) are read at scrape time by [`StateCollector`], not counted twice.
-//! docs/operations.md lists every metric.
+//! docs/operations.md lists every metric. Who may read them: [`access`]
+//! (`metrics.bearer_token`, else loopback peers only).
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -22,8 +24,12 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tuitalk_protocol::ErrorCode;
 
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
 use crate::AppState;
 use crate::broker::{Broker, BrokerState};
+use crate::config::Secret;
 use crate::hub::Hub;
 use crate::watcher::RoomWatcher;
 
@@ -52,6 +58,8 @@ pub struct Metrics {
     pub slow_disconnects: Counter,
     /// `hello` refused (unsupported version or invalid token; close 4001).
     pub hello_failures: Counter,
+    /// WebSocket upgrades and REST POSTs refused with 403 for their `Origin`.
+    pub forbidden_origins: Counter,
     /// Posts stored for the first time.
     pub posts_stored: Counter,
     /// Posts answered with the original message of an earlier post with the same id.
@@ -85,6 +93,7 @@ impl Metrics {
         let connections_throttled = Counter::default();
         let slow_disconnects = Counter::default();
         let hello_failures = Counter::default();
+        let forbidden_origins = Counter::default();
         let posts_stored = Counter::default();
         let posts_duplicate = Counter::default();
         let deliveries = Counter::default();
@@ -130,6 +139,11 @@ impl Metrics {
             "hello_failures",
             "hello refused: unsupported version or invalid token (close 4001)",
             hello_failures.clone(),
+        );
+        registry.register(
+            "forbidden_origins",
+            "WebSocket upgrades and REST POSTs refused with 403 for their Origin header",
+            forbidden_origins.clone(),
         );
         registry.register(
             "posts_stored",
@@ -179,6 +193,7 @@ impl Metrics {
             connections_throttled,
             slow_disconnects,
             hello_failures,
+            forbidden_origins,
             posts_stored,
             posts_duplicate,
             refused,
@@ -320,9 +335,72 @@ impl Collector for StateCollector {
     }
 }
 
+/// Who may read `/metrics` (`metrics.bearer_token`): with a token, any peer that sends
+/// `Authorization: Bearer TOKEN` (compared in constant time); without one, loopback peers
+/// only. The same rule with or without Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Answer with the metrics.
+    Granted,
+    /// 401: the token is set and the request's is missing or wrong.
+    BadToken,
+    /// 403: no token is set and the peer is not on the loopback interface.
+    NotLoopback,
+}
+
+/// The [`Access`] of a request from `peer` with the header `authorization`.
+pub fn access(token: Option<&Secret>, peer: IpAddr, authorization: Option<&[u8]>) -> Access {
+    match token {
+        Some(token) => {
+            let sent = authorization
+                .and_then(|value| value.strip_prefix(b"Bearer "))
+                .unwrap_or_default();
+            // Comparing digests keeps the time independent of where they differ and of
+            // the token's length.
+            let expected = Sha256::digest(token.expose().as_bytes());
+            let equal = Sha256::digest(sent).as_slice().ct_eq(expected.as_slice());
+            if bool::from(equal) && authorization.is_some() {
+                Access::Granted
+            } else {
+                Access::BadToken
+            }
+        }
+        None if peer.to_canonical().is_loopback() => Access::Granted,
+        None => Access::NotLoopback,
+    }
+}
+
 /// `GET /metrics`: the OpenMetrics text format (what prometheus-client writes; Prometheus
-/// asks for it first when scraping).
-pub async fn handler(State(state): State<AppState>) -> Response {
+/// asks for it first when scraping), for the peers [`access`] grants.
+pub async fn handler(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    match access(
+        state.config.metrics.bearer_token.as_ref(),
+        peer.ip(),
+        authorization,
+    ) {
+        Access::Granted => {}
+        Access::BadToken => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "metrics: send Authorization: Bearer <metrics.bearer_token>\n",
+            )
+                .into_response();
+        }
+        Access::NotLoopback => {
+            tracing::debug!(%peer, "metrics refused: not a loopback peer");
+            return (
+                StatusCode::FORBIDDEN,
+                "metrics: loopback peers only (set metrics.bearer_token to scrape from elsewhere)\n",
+            )
+                .into_response();
+        }
+    }
     match state.metrics.encode() {
         Ok(text) => (
             [(
@@ -333,5 +411,51 @@ pub async fn handler(State(state): State<AppState>) -> Response {
         )
             .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_only_without_a_token() {
+        let v4: IpAddr = [127, 0, 0, 1].into();
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().expect("ip");
+        let lan: IpAddr = [10, 0, 0, 5].into();
+        assert_eq!(access(None, v4, None), Access::Granted);
+        assert_eq!(access(None, mapped, None), Access::Granted);
+        assert_eq!(
+            access(None, IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), None),
+            Access::Granted
+        );
+        assert_eq!(access(None, lan, None), Access::NotLoopback);
+        assert_eq!(access(None, lan, Some(b"Bearer x")), Access::NotLoopback);
+    }
+
+    #[test]
+    fn the_token_is_needed_from_everywhere() {
+        let token = Secret::new("0123456789abcdef");
+        let token = Some(&token);
+        let lan: IpAddr = [10, 0, 0, 5].into();
+        let v4: IpAddr = [127, 0, 0, 1].into();
+        assert_eq!(
+            access(token, lan, Some(b"Bearer 0123456789abcdef")),
+            Access::Granted
+        );
+        assert_eq!(access(token, v4, None), Access::BadToken, "loopback too");
+        assert_eq!(
+            access(token, lan, Some(b"Bearer 0123456789abcdeX")),
+            Access::BadToken
+        );
+        assert_eq!(access(token, lan, Some(b"Bearer ")), Access::BadToken);
+        assert_eq!(
+            access(token, lan, Some(b"0123456789abcdef")),
+            Access::BadToken
+        );
+        assert_eq!(
+            access(token, lan, Some(b"Basic 0123456789abcdef")),
+            Access::BadToken
+        );
     }
 }

@@ -9,8 +9,9 @@
 //! committer): the same validation, limits, error codes and post rate
 //! (`limits.posts_per_second`, here per user), and a REST post reaches the room's
 //! WebSocket clients live exactly like a WebSocket one. Errors are JSON
-//! `{"code","message"}` with the protocol's error codes and a fitting HTTP status; request
-//! bodies are bounded by `limits.max_frame_bytes`.
+//! `{"code","message"}` with the protocol's error codes and a fitting HTTP status (and
+//! two of the HTTP layer, `forbidden_origin` and `unsupported_media_type`, from
+//! [`crate::origin`]); request bodies are bounded by `limits.max_frame_bytes`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -27,11 +28,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tuitalk_protocol::{ChatMessage, ErrorCode, Seq, name};
 
-use crate::AppState;
 use crate::commands::{history, identity, posts, rooms};
 use crate::edge::ClientAddr;
 use crate::error::Refusal;
 use crate::store::{StoreError, User, now_ms};
+use crate::{AppState, origin};
 
 /// The REST API's state: the server's.
 struct Rest {
@@ -40,20 +41,29 @@ struct Rest {
 
 /// The `/api/` routes, to be nested under `/api`. Unknown paths answer 404 and wrong
 /// methods 405, both with the code `unknown_type`; bodies above `limits.max_frame_bytes`
-/// answer 413 `frame_too_large`.
+/// answer 413 `frame_too_large`. Before any of it, [`origin::rest_guard`] refuses POSTs
+/// from foreign origins (403 `forbidden_origin`) and without a JSON body (415
+/// `unsupported_media_type`); CORS only for `web.cors_origins` ([`origin::cors_layer`]).
 pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
     let limits = &app.config.limits;
     let body_limit = limits.max_frame_bytes as usize;
+    let guard = axum::middleware::from_fn_with_state(app.clone(), origin::rest_guard);
+    let cors = origin::cors_layer(&app.config.web);
     let rest = Arc::new(Rest {
         app,
     });
-    Router::new()
+    let router = Router::new()
         .route("/sessions", post(create_session))
         .route("/rooms/{room}/messages", get(history).post(post_message))
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(rest)
+        .layer(guard);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 /// A refused request: the HTTP status and the protocol refusal in the body.

@@ -13,6 +13,7 @@ use crate::broker::Broker;
 use crate::hub::Hub;
 use crate::identity::TokenSigner;
 use crate::metrics::Metrics;
+use crate::origin::OriginPolicy;
 use crate::store::Store;
 use crate::store::commit::Committer;
 use crate::subscriptions::Subscriptions;
@@ -54,6 +55,8 @@ pub struct Shared {
     pub throttles: Throttles,
     /// The web client's files, served at `/`.
     pub web: WebAssets,
+    /// The browser origins allowed on `/ws` and for REST POSTs.
+    pub origins: OriginPolicy,
 }
 
 impl std::ops::Deref for AppState {

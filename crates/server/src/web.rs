@@ -11,8 +11,14 @@
 //! browsers require to compile it while it downloads), an `ETag` with `no-cache` (the
 //! browser revalidates and gets `304 Not Modified` while nothing changed), `nosniff`,
 //! and on the page a Content-Security-Policy that allows only this origin's scripts and
-//! styles (plus WebAssembly) and WebSocket connections: even if other users' text were
-//! ever inserted as HTML by mistake, no script in it would run.
+//! styles (plus WebAssembly): even if other users' text were ever inserted as HTML by
+//! mistake, no script in it would run.
+//!
+//! Which servers the page may talk to ([`WebAssets::load`]): this one, plus those of
+//! `web.servers`. The page's `connect-src` names exactly these, and the page is told the
+//! list in `<meta name="tuitalk-servers" content="URL URL">` (written into `index.html`
+//! at startup), so the client ignores a `?server=` naming any other server instead of
+//! sending it a session (docs/security.md, "Browsers, origins and tokens").
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +30,8 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
+use crate::config::WebConfig;
+use crate::origin::parse_ws_url;
 
 // `EMBEDDED`: (file name, contents) of `crates/web/dist` when the server was built,
 // written by build.rs; empty when the web client was not built.
@@ -32,11 +40,59 @@ include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 /// The page of the web client.
 const INDEX: &str = "index.html";
 
-/// The page's Content-Security-Policy. `connect-src` allows WebSockets to any host so
-/// that the `?server=` override works; `'wasm-unsafe-eval'` lets the module compile.
-const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
-     style-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
-     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The page's Content-Security-Policy before `connect-src` (which [`csp`] adds);
+/// `'wasm-unsafe-eval'` lets the module compile.
+const CSP_BASE: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
+     style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
+
+/// The name of the page's `<meta>` that lists the other servers it may use.
+pub const SERVERS_META: &str = "tuitalk-servers";
+
+/// The page's Content-Security-Policy: `connect-src` is this origin (`'self'` covers
+/// its `ws:`/`wss:` too) and the `servers` (normalised `ws[s]://` URLs), nothing else.
+pub fn csp(servers: &[String]) -> String {
+    let mut connect = String::from("'self'");
+    for server in servers {
+        connect.push(' ');
+        connect.push_str(server);
+    }
+    format!("{CSP_BASE}; connect-src {connect}")
+}
+
+/// The Content-Security-Policy of a page that talks to this server only.
+fn own_csp() -> HeaderValue {
+    HeaderValue::from_str(&csp(&[]))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+}
+
+/// The page with `<meta name="tuitalk-servers">` listing `servers` added to its head
+/// (or at its start when it has none).
+fn with_servers_meta(page: &[u8], servers: &[String]) -> Bytes {
+    let meta = format!(
+        "<meta name=\"{SERVERS_META}\" content=\"{}\">\n",
+        servers.join(" ")
+    );
+    // Before `</head>`; without one, after a leading `<!doctype …>` (a page must start
+    // with it, or browsers render it in quirks mode), else at the start.
+    let doctype_end = || {
+        let starts = page.len() >= 9 && page[..9].eq_ignore_ascii_case(b"<!doctype");
+        starts
+            .then(|| page.iter().position(|&byte| byte == b'>'))
+            .flatten()
+            .map(|at| at + 1)
+    };
+    let at = page
+        .windows(7)
+        .position(|window| window.eq_ignore_ascii_case(b"</head>"))
+        .or_else(doctype_end)
+        .unwrap_or(0);
+    let mut out = Vec::with_capacity(page.len() + meta.len());
+    out.extend_from_slice(&page[..at]);
+    out.extend_from_slice(meta.as_bytes());
+    out.extend_from_slice(&page[at..]);
+    Bytes::from(out)
+}
 
 /// Served at `/` when the web client was not built (static text, no user input).
 const NOT_BUILT: &str = r#"<!doctype html>
@@ -80,11 +136,12 @@ pub enum Source {
     NotBuilt,
 }
 
-/// The web client's files, by name.
+/// The web client's files, by name, and the page's Content-Security-Policy.
 #[derive(Debug, Clone)]
 pub struct WebAssets {
     files: HashMap<String, Asset>,
     source: Source,
+    csp: HeaderValue,
 }
 
 /// Why the web client's files could not be loaded.
@@ -120,10 +177,48 @@ pub fn content_type(name: &str) -> &'static str {
     }
 }
 
+impl Asset {
+    /// A file with its type (by `name`) and an ETag of its content.
+    fn new(name: &str, body: Bytes) -> Self {
+        let digest = Sha256::digest(&body);
+        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            content_type: content_type(name),
+            etag: HeaderValue::from_str(&format!("\"{hex}\""))
+                .unwrap_or(HeaderValue::from_static("\"0\"")),
+            body,
+        }
+    }
+}
+
 impl WebAssets {
-    /// The files to serve: from `assets_dir` when set (an error when it cannot be read or
-    /// holds no `index.html`), else the embedded ones, else none.
-    pub fn load(assets_dir: Option<&Path>) -> Result<Self, WebAssetsError> {
+    /// The files to serve for `web`: from `web.assets_dir` when set (an error when it
+    /// cannot be read or holds no `index.html`), else the embedded ones, else none; the
+    /// page allowed to talk to this server and `web.servers` ([`WebAssets::with_servers`]).
+    pub fn load(web: &WebConfig) -> Result<Self, WebAssetsError> {
+        let servers: Vec<String> = web
+            .servers
+            .iter()
+            .filter_map(|server| parse_ws_url(server.trim()).ok())
+            .collect();
+        Ok(Self::load_files(web.assets_dir.as_deref())?.with_servers(&servers))
+    }
+
+    /// The page may talk to this server and `servers` (normalised `ws[s]://` URLs): its
+    /// Content-Security-Policy and its `<meta name="tuitalk-servers">` say so. Called
+    /// once, on files fresh from [`WebAssets::from_files`] or [`WebAssets::from_dir`].
+    pub fn with_servers(mut self, servers: &[String]) -> Self {
+        self.csp = HeaderValue::from_str(&csp(servers))
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
+        if let Some(page) = self.files.get(INDEX) {
+            let body = with_servers_meta(&page.body, servers);
+            self.files.insert(INDEX.to_owned(), Asset::new(INDEX, body));
+        }
+        self
+    }
+
+    /// The files: from `assets_dir`, else embedded, else none.
+    fn load_files(assets_dir: Option<&Path>) -> Result<Self, WebAssetsError> {
         match assets_dir {
             Some(dir) => Self::from_dir(dir),
             None if EMBEDDED.iter().any(|(name, _)| *name == INDEX) => Ok(Self::from_files(
@@ -141,6 +236,7 @@ impl WebAssets {
         Self {
             files: HashMap::new(),
             source: Source::NotBuilt,
+            csp: own_csp(),
         }
     }
 
@@ -169,23 +265,21 @@ impl WebAssets {
         Ok(Self::from_files(files, Source::Directory(dir.to_owned())))
     }
 
-    /// Serves these files (name, contents).
+    /// Serves these files (name, contents); the page may talk to this server only
+    /// (and has no `<meta name="tuitalk-servers">`) until [`WebAssets::with_servers`].
     pub fn from_files(files: impl IntoIterator<Item = (String, Bytes)>, source: Source) -> Self {
         let files = files
             .into_iter()
             .map(|(name, body)| {
-                let digest = Sha256::digest(&body);
-                let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-                let asset = Asset {
-                    content_type: content_type(&name),
-                    etag: HeaderValue::from_str(&format!("\"{hex}\""))
-                        .unwrap_or(HeaderValue::from_static("\"0\"")),
-                    body,
-                };
+                let asset = Asset::new(&name, body);
                 (name, asset)
             })
             .collect();
-        Self { files, source }
+        Self {
+            files,
+            source,
+            csp: own_csp(),
+        }
     }
 
     /// Where the files came from.
@@ -199,8 +293,9 @@ impl WebAssets {
     }
 }
 
-/// A file as a response: `304` when the browser's copy is current.
-fn respond(asset: &Asset, request: &HeaderMap, page: bool) -> Response {
+/// A file as a response: `304` when the browser's copy is current; a page (`csp`) with
+/// its Content-Security-Policy.
+fn respond(asset: &Asset, request: &HeaderMap, csp: Option<&HeaderValue>) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, asset.etag.clone());
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -208,11 +303,8 @@ fn respond(asset: &Asset, request: &HeaderMap, page: bool) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if page {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
+    if let Some(csp) = csp {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
         headers.insert(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
@@ -237,7 +329,7 @@ fn respond(asset: &Asset, request: &HeaderMap, page: bool) -> Response {
 /// `GET /`: the web client's page, or how to build it.
 pub async fn index(State(state): State<AppState>, request: HeaderMap) -> Response {
     match state.web.get(INDEX) {
-        Some(asset) => respond(asset, &request, true),
+        Some(asset) => respond(asset, &request, Some(&state.web.csp)),
         None => (
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -256,7 +348,10 @@ pub async fn asset(
     request: HeaderMap,
 ) -> Response {
     match state.web.get(&file).filter(|_| file != INDEX) {
-        Some(asset) => respond(asset, &request, file.ends_with(".html")),
+        Some(asset) => {
+            let csp = file.ends_with(".html").then_some(&state.web.csp);
+            respond(asset, &request, csp)
+        }
         None => (StatusCode::NOT_FOUND, "no such file\n").into_response(),
     }
 }
@@ -302,6 +397,42 @@ mod tests {
         assert!(assets.get(".gitignore").is_none());
         assert!(assets.get("sub").is_none());
         assert_eq!(assets.source(), &Source::Directory(dir.path().to_owned()));
+    }
+
+    #[test]
+    fn the_page_names_only_its_servers() {
+        assert!(csp(&[]).ends_with("; connect-src 'self'"), "{}", csp(&[]));
+        let servers = vec!["wss://b.example/ws".to_owned()];
+        assert!(csp(&servers).contains("connect-src 'self' wss://b.example/ws"));
+        let assets = WebAssets::from_files(
+            [(
+                INDEX.to_owned(),
+                Bytes::from_static(b"<html><head><title>t</title></head></html>"),
+            )],
+            Source::NotBuilt,
+        )
+        .with_servers(&servers);
+        let page = assets.get(INDEX).expect("page");
+        assert_eq!(
+            page.body,
+            Bytes::from_static(
+                b"<html><head><title>t</title><meta name=\"tuitalk-servers\" \
+                  content=\"wss://b.example/ws\">\n</head></html>"
+            )
+        );
+        assert_eq!(assets.csp.to_str().ok(), Some(csp(&servers).as_str()));
+        let bare = with_servers_meta(b"<p>x</p>", &[]);
+        assert_eq!(
+            bare,
+            Bytes::from_static(b"<meta name=\"tuitalk-servers\" content=\"\">\n<p>x</p>")
+        );
+        let headless = with_servers_meta(b"<!DOCTYPE html><p>x</p>", &[]);
+        assert_eq!(
+            headless,
+            Bytes::from_static(
+                b"<!DOCTYPE html><meta name=\"tuitalk-servers\" content=\"\">\n<p>x</p>"
+            )
+        );
     }
 
     #[test]

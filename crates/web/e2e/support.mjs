@@ -64,10 +64,11 @@ export class Server {
     this.child = null;
   }
 
-  /** Starts a server on a free port with a fresh data directory. */
-  static async start(env = {}) {
+  /** Starts a server on `port` (a free one by default) with a fresh data directory and
+   *  the extra environment `env` (settings as TUITALK__SECTION__KEY). */
+  static async start(env = {}, port = undefined) {
     const dataDir = mkdtempSync(join(tmpdir(), 'tuitalk-e2e-'));
-    const server = new Server(await freePort(), dataDir, env);
+    const server = new Server(port ?? await freePort(), dataDir, env);
     await server.launch();
     return server;
   }
@@ -125,6 +126,17 @@ export class Server {
     } else {
       await exited;
     }
+  }
+
+  /** The server's metrics (read from loopback): {name: value} of the unlabelled samples. */
+  async metrics() {
+    const text = await (await fetch(`${this.base}/metrics`)).text();
+    const values = {};
+    for (const line of text.split('\n')) {
+      const sample = /^([a-z_]+) (\S+)$/.exec(line);
+      if (sample) values[sample[1]] = Number(sample[2]);
+    }
+    return values;
   }
 
   /** A guest identity over REST: its token. */

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ARTIFACTS, DIST, Server, Tui, authorClass, launchBrowser, newPage, openChat, screenshot, send,
-  shownMessages, sleep, waitFor, waitForText,
+  ARTIFACTS, DIST, Server, Tui, authorClass, freePort, launchBrowser, newPage, openChat, screenshot,
+  send, shownMessages, sleep, waitFor, waitForText,
 } from './support.mjs';
 
 let browser;
@@ -40,7 +40,9 @@ test('the server serves the built client with the right content types', async ()
     const index = await fetch(`${server.base}/`);
     assert.equal(index.status, 200);
     assert.match(index.headers.get('content-type'), /^text\/html/);
-    assert.match(index.headers.get('content-security-policy'), /script-src 'self' 'wasm-unsafe-eval'/);
+    const csp = index.headers.get('content-security-policy');
+    assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
+    assert.match(csp, /connect-src 'self'$/, 'no other server by default, no ws:/wss: wildcard');
     assert.match(await index.text(), /<title>TuiTalk<\/title>/);
     const wasm = await fetch(`${server.base}/assets/tuitalk_web_bg.wasm`);
     assert.equal(wasm.headers.get('content-type'), 'application/wasm');
@@ -61,9 +63,12 @@ test('the server serves the built client with the right content types', async ()
   }
 });
 
-test('the page talks to its own server, or to the one ?server= names', async () => {
-  const pageServer = await Server.start();
-  const other = await Server.start();
+test('the page talks to its own server, or to a ?server= its server lists', async () => {
+  // The page's server lists the other in web.servers; the other allows the page's
+  // origin in web.allowed_origins.
+  const [pagePort, otherPort] = [await freePort(), await freePort()];
+  const pageServer = await Server.start({ TUITALK__WEB__SERVERS: `ws://127.0.0.1:${otherPort}/ws` }, pagePort);
+  const other = await Server.start({ TUITALK__WEB__ALLOWED_ORIGINS: `http://127.0.0.1:${pagePort}` }, otherPort);
   try {
     const page = await newPage(browser);
     await page.goto(`${pageServer.base}/?server=ws://127.0.0.1:${other.port}/ws`);
@@ -81,6 +86,88 @@ test('the page talks to its own server, or to the one ?server= names', async () 
   } finally {
     await pageServer.stop();
     await other.stop();
+  }
+});
+
+/** The identity the tab keeps for the server at ws://127.0.0.1:`port`, and whether any
+ *  unscoped key of older versions is left. */
+async function kept(page, port) {
+  return page.evaluate((key) => ({
+    session: JSON.parse(sessionStorage.getItem(key) ?? 'null'),
+    legacy: ['tuitalk.user_id', 'tuitalk.user_name', 'tuitalk.token']
+      .some((old) => sessionStorage.getItem(old) !== null || localStorage.getItem(old) !== null),
+  }), `tuitalk.session.ws://127.0.0.1:${port}`);
+}
+
+test('a session stays with its server: ?server= never carries its token elsewhere', async () => {
+  const [aPort, bPort] = [await freePort(), await freePort()];
+  // A's page may use B (A's web.servers), and B takes A's pages (B's web.allowed_origins).
+  const a = await Server.start({ TUITALK__WEB__SERVERS: `ws://127.0.0.1:${bPort}/ws` }, aPort);
+  const b = await Server.start({ TUITALK__WEB__ALLOWED_ORIGINS: `http://127.0.0.1:${aPort}` }, bPort);
+  // The attacker's server: listed nowhere.
+  const evil = await Server.start();
+  try {
+    const page = await newPage(browser);
+    // An unscoped token an older version left behind is removed, never sent anywhere.
+    await page.goto(`${a.base}/`);
+    await page.evaluate(() => {
+      sessionStorage.setItem('tuitalk.user_id', 'old');
+      sessionStorage.setItem('tuitalk.user_name', 'old');
+      sessionStorage.setItem('tuitalk.token', 'old-token');
+    });
+    await page.reload();
+    await page.locator('#login-name').fill('ada');
+    await page.locator('#login-name').press('Enter');
+    await page.locator('#me-name').filter({ hasText: 'ada' }).waitFor();
+    await page.locator('#banner').waitFor({ state: 'hidden' });
+    const onA = await kept(page, aPort);
+    assert.equal(onA.legacy, false, 'the unscoped keys are gone');
+    assert.equal(onA.session.name, 'ada');
+    assert.ok(onA.session.token);
+
+    // The attack: the same tab opened with ?server= naming a server A does not list.
+    await page.goto(`${a.base}/?server=ws://127.0.0.1:${evil.port}/ws`);
+    await page.locator('#notice').filter({ hasText: `ws://127.0.0.1:${evil.port}/ws` }).waitFor();
+    await page.locator('#me-name').filter({ hasText: 'ada' }).waitFor();
+    await page.locator('#banner').waitFor({ state: 'hidden' });
+    assert.ok(await page.locator('#login').isHidden(), 'resumed on A, its own server');
+    const seen = await evil.metrics();
+    assert.equal(seen.tuitalk_connections_opened_total, 0, 'the other server saw no connection');
+    assert.equal(seen.tuitalk_hello_failures_total, 0, 'and no token');
+    await screenshot(page, 'server-param-refused');
+
+    // A listed server: the page connects to B, with no token (B has no identity kept).
+    await page.goto(`${a.base}/?server=ws://127.0.0.1:${bPort}/ws`);
+    assert.ok(await page.locator('#notice').isHidden());
+    await page.locator('#login-name').fill('bea');
+    await page.locator('#login-name').press('Enter');
+    await page.locator('#me-name').filter({ hasText: 'bea' }).waitFor();
+    await send(page, 'posted on B');
+    await waitForText(page, 'posted on B');
+    const onB = await b.metrics();
+    assert.ok(onB.tuitalk_connections_opened_total >= 1, 'B was used');
+    // A's token sent to B would have been refused there (another signing key).
+    assert.equal(onB.tuitalk_hello_failures_total, 0, "B never received A's token");
+    const bStored = await b.history(await b.session('checker'), 'lobby');
+    assert.deepEqual(bStored.map((m) => [m.author, m.text]), [['bea', 'posted on B']]);
+    const both = await kept(page, bPort);
+    assert.notEqual(both.session.user_id, onA.session.user_id, 'a new guest on B');
+    assert.notEqual(both.session.token, onA.session.token);
+
+    // Back on A: A's session is intact and resumes.
+    await page.goto(`${a.base}/`);
+    await page.locator('#me-name').filter({ hasText: 'ada' }).waitFor();
+    await page.locator('#banner').waitFor({ state: 'hidden' });
+    assert.ok(await page.locator('#login').isHidden());
+    const again = (await kept(page, aPort)).session;
+    // The same identity (the welcome of a resume hands out a fresh token for it).
+    assert.deepEqual([again.user_id, again.name], [onA.session.user_id, 'ada']);
+    assert.equal((await a.metrics()).tuitalk_hello_failures_total, 0);
+    await closeAll(page);
+  } finally {
+    await a.stop();
+    await b.stop();
+    await evil.stop();
   }
 });
 

@@ -19,13 +19,11 @@ use crate::dom::{Ui, text};
 use crate::model::{Effect, Model};
 use crate::net::{Socket, SocketEvent};
 use crate::render::Renderer;
+use crate::saved::{self, LEGACY_KEYS, session_key};
 use crate::view::banner;
 
 /// Where the chosen display name is remembered (a convenience: it prefills the form).
 pub const NAME_KEY: &str = "tuitalk.name";
-/// Where the session's identity is kept for this tab (sessionStorage): a reload resumes
-/// it, with its rooms, instead of asking for a name again.
-const SESSION_KEYS: [&str; 3] = ["tuitalk.user_id", "tuitalk.user_name", "tuitalk.token"];
 /// Scrolling within this many pixels of the top loads older messages.
 const TOP_SLACK_PX: i32 = 64;
 /// Longest display name accepted before the server's `welcome` tells its own limit.
@@ -58,6 +56,9 @@ pub fn with_app(f: impl FnOnce(&mut App)) {
 pub struct App {
     ui: Ui,
     url: String,
+    /// Where this server's identity is kept for this tab (sessionStorage): a reload
+    /// resumes it, with its rooms, instead of asking for a name again. `None`: nowhere.
+    session_key: Option<String>,
     seed: u64,
     model: Option<Model>,
     renderer: Renderer,
@@ -76,6 +77,7 @@ impl App {
     pub fn new(ui: Ui, url: String, seed: u64) -> Self {
         Self {
             ui,
+            session_key: session_key(&url),
             url,
             seed,
             model: None,
@@ -96,24 +98,32 @@ impl App {
 
     // ----- user intents -----
 
-    /// At page load: resumes the identity this tab kept (a reload), if any.
+    /// At page load: removes the unscoped identity of older versions, then resumes the
+    /// identity this tab kept for this server (a reload), if any.
     pub fn resume_saved(&mut self) {
+        for storage in [
+            self.ui.window.session_storage(),
+            self.ui.window.local_storage(),
+        ] {
+            if let Ok(Some(storage)) = storage {
+                for key in LEGACY_KEYS {
+                    let _ = storage.remove_item(key);
+                }
+            }
+        }
         let Ok(Some(storage)) = self.ui.window.session_storage() else {
             return;
         };
-        let values: Vec<String> = SESSION_KEYS
-            .iter()
-            .filter_map(|key| storage.get_item(key).ok().flatten())
-            .collect();
-        let [user_id, name, token] = <[String; 3]>::try_from(values).unwrap_or_default();
-        if self.model.is_some() || token.is_empty() {
+        let Some(key) = &self.session_key else {
+            return;
+        };
+        let stored = storage.get_item(key).ok().flatten();
+        let Some(identity) = stored.as_deref().and_then(saved::decode) else {
+            return;
+        };
+        if self.model.is_some() {
             return;
         }
-        let identity = Identity {
-            user_id,
-            name,
-            token,
-        };
         self.saved = Some(identity.clone());
         self.ui.login.set_hidden(true);
         self.ui.chat.set_hidden(false);
@@ -324,7 +334,7 @@ impl App {
     }
 
     /// Keeps the identity (new, renamed, or a new guest after a refused token) in this
-    /// tab's sessionStorage.
+    /// tab's sessionStorage, under this server's key.
     fn save_identity(&mut self) {
         let Some(identity) = self.model.as_ref().and_then(|m| m.client.identity()) else {
             return;
@@ -332,11 +342,10 @@ impl App {
         if self.saved.as_ref() == Some(identity) {
             return;
         }
-        if let Ok(Some(storage)) = self.ui.window.session_storage() {
-            let values = [&identity.user_id, &identity.name, &identity.token];
-            for (key, value) in SESSION_KEYS.iter().zip(values) {
-                let _ = storage.set_item(key, value);
-            }
+        if let (Ok(Some(storage)), Some(key)) =
+            (self.ui.window.session_storage(), &self.session_key)
+        {
+            let _ = storage.set_item(key, &saved::encode(identity));
         }
         self.saved = Some(identity.clone());
     }

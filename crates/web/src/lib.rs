@@ -14,7 +14,8 @@
 //! - [`view`]: the view model the page shows, computed from the [`model::Model`].
 //! - [`command`]: the composer's slash commands (`/room`, `/name`, …).
 //! - [`colour`]: stable author colours; [`clock`]: local `HH:MM` times;
-//!   [`address`]: the WebSocket URL derived from the page's location.
+//!   [`address`]: the WebSocket URL derived from the page's location, and which servers
+//!   the page may use; [`saved`]: the session kept per server origin.
 //!
 //! Browser only (`wasm32`):
 //! - `app`: the running client (state, entry points of the event handlers).
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod colour;
 pub mod command;
 pub mod model;
+pub mod saved;
 pub mod view;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,13 +1,14 @@
 //! The wasm entry point: finds the page's elements, derives the WebSocket URL from the
-//! page's location ([`crate::address`]), and wires every event handler to the running
-//! [`App`].
+//! page's location and the servers the page may use ([`crate::address`]; a refused
+//! `?server=` is said in the page's notice), and wires every event handler to the
+//! running [`App`].
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::{Event, EventTarget, KeyboardEvent};
 
-use crate::address::ws_url;
+use crate::address::{SERVERS_META, choose_server, parse_servers};
 use crate::app::{App, NAME_KEY, install, with_app};
 use crate::dom::{Ui, text};
 
@@ -28,11 +29,31 @@ pub fn start() {
         }
     };
     let location = ui.window.location();
-    let url = ws_url(
+    let allowed = ui
+        .document
+        .query_selector(&format!("meta[name=\"{SERVERS_META}\"]"))
+        .ok()
+        .flatten()
+        .and_then(|meta| meta.get_attribute("content"))
+        .map(|content| parse_servers(&content))
+        .unwrap_or_default();
+    let choice = choose_server(
         &location.protocol().unwrap_or_default(),
         &location.host().unwrap_or_default(),
         &location.search().unwrap_or_default(),
+        &allowed,
     );
+    if let Some(ignored) = &choice.ignored {
+        text(
+            &ui.notice,
+            &format!(
+                "This page may not connect to {ignored} (?server=): its server does not \
+                 list it in web.servers. Connected to this page's own server instead."
+            ),
+        );
+        ui.notice.set_hidden(false);
+    }
+    let url = choice.url;
     if let Ok(Some(storage)) = ui.window.local_storage()
         && let Ok(Some(name)) = storage.get_item(NAME_KEY)
         && ui.login_name.value().is_empty()

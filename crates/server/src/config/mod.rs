@@ -27,12 +27,20 @@ use serde::{Deserialize, Serialize};
 
 pub use secret::Secret;
 pub use sections::{
-    AuthConfig, BrokerConfig, FieldDoc, LimitsConfig, LogConfig, ServerConfig, StoreConfig,
-    WebConfig,
+    AuthConfig, BrokerConfig, FieldDoc, LimitsConfig, LogConfig, MetricsConfig, ServerConfig,
+    StoreConfig, WebConfig,
 };
 
 /// The environment variable prefix: `TUITALK__SERVER__LISTEN` sets `server.listen`.
 pub const ENV_PREFIX: &str = "TUITALK";
+
+/// The list settings: comma-separated in the environment (`TUITALK__WEB__SERVERS=a,b`).
+const LIST_KEYS: [&str; 4] = [
+    "server.trusted_proxies",
+    "web.allowed_origins",
+    "web.cors_origins",
+    "web.servers",
+];
 
 /// The whole configuration. Every field has a default, so an empty file (or none) is a
 /// valid configuration: the embedded single-process server on 127.0.0.1:8080.
@@ -51,8 +59,10 @@ pub struct Config {
     pub broker: BrokerConfig,
     /// Logging.
     pub log: LogConfig,
-    /// The web client.
+    /// The web client and the browser origins allowed.
     pub web: WebConfig,
+    /// The metrics endpoint.
+    pub metrics: MetricsConfig,
 }
 
 /// Why a configuration could not be loaded; the message names the offending key.
@@ -96,11 +106,11 @@ impl Config {
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true)
-            // Lists from the environment are comma-separated; only these keys are lists
-            // (`broker.redis_nodes` is one string that holds commas).
             .list_separator(",")
-            .with_list_parse_key("server.trusted_proxies")
             .source(env);
+        let environment = LIST_KEYS
+            .iter()
+            .fold(environment, |env, key| env.with_list_parse_key(key));
         builder = builder.add_source(environment);
         let config: Config = builder.build()?.try_deserialize()?;
         config.validate()?;
@@ -144,7 +154,7 @@ impl Config {
              # Every setting is optional; shown here with its value. Environment variables\n\
              # override the file: TUITALK__SECTION__KEY, e.g. TUITALK__SERVER__LISTEN.\n",
         );
-        let sections: [(&str, &[&str], Vec<FieldDoc>); 7] = [
+        let sections: [(&str, &[&str], Vec<FieldDoc>); 8] = [
             ("server", ServerConfig::DOC, self.server.fields()),
             ("store", StoreConfig::DOC, self.store.fields()),
             ("auth", AuthConfig::DOC, self.auth.fields()),
@@ -152,6 +162,7 @@ impl Config {
             ("broker", BrokerConfig::DOC, self.broker.fields()),
             ("log", LogConfig::DOC, self.log.fields()),
             ("web", WebConfig::DOC, self.web.fields()),
+            ("metrics", MetricsConfig::DOC, self.metrics.fields()),
         ];
         for (name, doc, fields) in sections {
             out.push('\n');

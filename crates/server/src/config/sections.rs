@@ -300,7 +300,9 @@ section! {
 }
 
 section! {
-    /// The web client served at `/`.
+    /// The web client served at `/`, and which browser pages may use this server
+    /// (docs/security.md, "Browsers, origins and tokens"). The lists are TOML arrays; in
+    /// the environment, comma-separated (`TUITALK__WEB__SERVERS=wss://a/ws,wss://b/ws`).
     WebConfig {
         /// Directory of a built web client (`index.html`, `tuitalk_web.js`,
         /// `tuitalk_web_bg.wasm`, ...; `scripts/build-web.sh` writes one to
@@ -308,6 +310,37 @@ section! {
         /// binary when it was built (present when the web client was built first), or
         /// else a page at `/` that tells how to build them.
         assets_dir: Option<PathBuf> = None,
+        /// Further browser origins (`scheme://host[:port]`, e.g. `https://chat.example.org`)
+        /// whose pages may open `/ws` and make REST POSTs. Browsers name the page in the
+        /// `Origin` header: this server's own pages (the `Origin`'s host and port are the
+        /// request's `Host`) and requests without `Origin` (the terminal client, bots,
+        /// tuitalk-load) always pass; any other origin is refused with HTTP 403. List here
+        /// the servers whose web client may connect to this one (their `web.servers`).
+        allowed_origins: Vec<String> = Vec::new(),
+        /// Origins (`scheme://host[:port]`) whose pages' scripts may call the REST API
+        /// `/api/` (CORS): preflights are answered and responses carry
+        /// `Access-Control-Allow-Origin` for these origins only, and their REST POSTs pass
+        /// like those of `allowed_origins`. Empty: no CORS headers at all.
+        cors_origins: Vec<String> = Vec::new(),
+        /// Other WebSocket servers (`ws://` or `wss://` URLs, e.g. `wss://eu.chat.example/ws`)
+        /// the web client served here may talk to when its page is opened with
+        /// `?server=URL`. The page's Content-Security-Policy allows connections to this
+        /// server and these only. Empty: the page talks to this server only; a `?server=`
+        /// naming another one is ignored (the page connects here and says so). Each
+        /// server listed must allow this server's origin in its `web.allowed_origins`.
+        servers: Vec<String> = Vec::new(),
+    }
+}
+
+section! {
+    /// The metrics endpoint `/metrics` (docs/security.md, "Metrics endpoint").
+    MetricsConfig {
+        /// The token scrapers send as `Authorization: Bearer TOKEN` (at least 16
+        /// characters; a secret: never printed). Set: every request to `/metrics` must
+        /// carry it (401 otherwise). Unset: `/metrics` answers only peers on the loopback
+        /// interface (a Prometheus or an SSH tunnel on the same host), others get 403; the
+        /// same with or without Redis.
+        bearer_token: Option<Secret> = None,
     }
 }
 

@@ -26,6 +26,7 @@ fn printed_default_parses_back_and_lists_every_field() {
         ("broker", Config::default().broker.fields()),
         ("log", Config::default().log.fields()),
         ("web", Config::default().web.fields()),
+        ("metrics", Config::default().metrics.fields()),
     ];
     for (section, fields) in all {
         assert!(text.contains(&format!("[{section}]")), "{section}");
@@ -209,4 +210,62 @@ fn trusted_proxies_come_from_a_comma_separated_variable_and_are_checked() {
     )
     .expect_err("not an address");
     assert!(err.to_string().contains("server.trusted_proxies"), "{err}");
+}
+
+#[test]
+fn web_lists_from_the_environment_are_checked() {
+    let config = Config::load_from(
+        None,
+        env(&[
+            (
+                "TUITALK__WEB__SERVERS",
+                "ws://127.0.0.1:9000/ws, wss://b.example/ws",
+            ),
+            ("TUITALK__WEB__ALLOWED_ORIGINS", "http://127.0.0.1:9000"),
+            ("TUITALK__WEB__CORS_ORIGINS", ""),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(
+        config.web.servers,
+        ["ws://127.0.0.1:9000/ws", " wss://b.example/ws"]
+    );
+    assert_eq!(config.web.allowed_origins, ["http://127.0.0.1:9000"]);
+    for (key, value, named) in [
+        (
+            "TUITALK__WEB__SERVERS",
+            "http://b.example/ws",
+            "web.servers",
+        ),
+        (
+            "TUITALK__WEB__SERVERS",
+            "ws://b.example/ws?x",
+            "web.servers",
+        ),
+        (
+            "TUITALK__WEB__ALLOWED_ORIGINS",
+            "https://a.example/path",
+            "web.allowed_origins",
+        ),
+        ("TUITALK__WEB__CORS_ORIGINS", "null", "web.cors_origins"),
+    ] {
+        let err = Config::load_from(None, env(&[(key, value)])).expect_err(value);
+        assert!(err.to_string().contains(named), "{err}");
+    }
+}
+
+#[test]
+fn metrics_token_is_a_secret_and_checked() {
+    let token = "metrics-t0ken-metrics-t0ken";
+    let config =
+        Config::load_from(None, env(&[("TUITALK__METRICS__BEARER_TOKEN", token)])).expect("loads");
+    assert_eq!(
+        config.metrics.bearer_token.as_ref().map(Secret::expose),
+        Some(token)
+    );
+    assert!(!format!("{config:?}").contains(token));
+    assert!(!config.to_documented_toml().contains(token));
+    let err = Config::load_from(None, env(&[("TUITALK__METRICS__BEARER_TOKEN", "short")]))
+        .expect_err("short token");
+    assert!(err.to_string().contains("metrics.bearer_token"), "{err}");
 }

@@ -1,7 +1,8 @@
 //! Range and consistency checks of a loaded [`Config`]: [`Config::validate`] and the
 //! broker's own checks. Every error names the offending key and never repeats a secret.
 
-use super::{BrokerConfig, Config, ConfigError};
+use super::{BrokerConfig, Config, ConfigError, WebConfig};
+use crate::origin::{parse_origin, parse_ws_url};
 
 impl Config {
     /// Checks value ranges; the error names the offending key.
@@ -133,6 +134,15 @@ impl Config {
                 reason: "must be at least 16 characters".to_owned(),
             });
         }
+        self.web.validate()?;
+        if let Some(token) = &self.metrics.bearer_token
+            && (token.expose().len() < 16 || token.expose().chars().any(|c| !c.is_ascii_graphic()))
+        {
+            return Err(ConfigError::Invalid {
+                key: "metrics.bearer_token",
+                reason: "must be at least 16 printable ASCII characters without spaces".to_owned(),
+            });
+        }
         if self
             .log
             .filter
@@ -211,6 +221,39 @@ impl BrokerConfig {
                         "a node is not a redis:// URL (host:port, optional :password@)",
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses one entry of a list setting; the error says what is wrong with it.
+type EntryCheck = fn(&str) -> Result<(), &'static str>;
+
+impl WebConfig {
+    /// Checks the origin and server lists: each entry parses (empty entries, as an empty
+    /// environment variable gives, are ignored).
+    fn validate(&self) -> Result<(), ConfigError> {
+        let lists: [(&'static str, &[String], EntryCheck); 3] = [
+            ("web.allowed_origins", &self.allowed_origins, |entry| {
+                parse_origin(entry).map(drop)
+            }),
+            ("web.cors_origins", &self.cors_origins, |entry| {
+                parse_origin(entry).map(drop)
+            }),
+            ("web.servers", &self.servers, |entry| {
+                parse_ws_url(entry).map(drop)
+            }),
+        ];
+        for (key, entries, parse) in lists {
+            for entry in entries.iter().map(|entry| entry.trim()) {
+                if entry.is_empty() {
+                    continue;
+                }
+                parse(entry).map_err(|reason| ConfigError::Invalid {
+                    key,
+                    reason: format!("{entry:?}: {reason}"),
+                })?;
             }
         }
         Ok(())

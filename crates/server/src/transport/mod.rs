@@ -1,7 +1,8 @@
 //! The WebSocket transport: `GET /ws` upgrades, one task per connection that reads and
 //! writes frames, and nothing about what the commands mean.
 //!
-//! - [`upgrade`]: admission (`limits.accepts_per_second`), the frame caps, the socket's
+//! - [`upgrade`]: the `Origin` rule ([`crate::origin`]), admission
+//!   (`limits.accepts_per_second`), the frame caps, the socket's
 //!   buffers; [`serve`]: the connection slot (`limits.max_connections`), the session's
 //!   cleanup, and the close (`slow_consumer` 4000 after the cleanup, the closing
 //!   handshake).
@@ -25,7 +26,7 @@ use std::time::Duration;
 use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -50,15 +51,31 @@ const HARD_CAP_FACTOR: usize = 4;
 type Sink = SplitSink<WebSocket, Message>;
 
 /// `GET /ws`: upgrades to a WebSocket with the transport's hard frame cap and serves it.
-/// Refused before the upgrade: 429 with `Retry-After` when the client's address is above
-/// its share of new connections (`limits.accepts_per_second_per_address`) or holds
+/// Refused before the upgrade: 403 for a browser page of a foreign origin
+/// ([`crate::origin`]); 429 with `Retry-After` when the client's address is above its
+/// share of new connections (`limits.accepts_per_second_per_address`) or holds
 /// `limits.max_connections_per_address` WebSockets; 503 with `Retry-After: 1` above
 /// `limits.accepts_per_second`.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
     client: Option<Extension<ClientAddr>>,
 ) -> Response {
+    if let Err(refused) = state.origins.check_ws(&headers, &uri) {
+        state.metrics.forbidden_origins.inc();
+        tracing::info!(reason = %refused, "WebSocket refused: foreign origin");
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!(
+                "forbidden origin: {refused}; this server takes WebSocket connections from \
+                 its own pages and the origins in web.allowed_origins only\n"
+            ),
+        )
+            .into_response();
+    }
     // Without the edge (a router served some other way) every client is one address.
     let address = client.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(c)| c.limit_key());
     let throttles = &state.throttles;

@@ -157,15 +157,39 @@ impl RawResponse {
 /// A minimal HTTP/1.1 GET with extra request header lines (`"If-None-Match: x"`), for
 /// bodies that are not text.
 pub async fn http_get_raw(addr: SocketAddr, path: &str, extra: &[&str]) -> Option<RawResponse> {
+    http_request(addr, "GET", path, extra, None).await
+}
+
+/// A minimal HTTP/1.1 request with extra header lines (a `Host: test` is sent unless
+/// `extra` has a `Host:` line) and an optional body (with its `Content-Length`; any
+/// `Content-Type` goes in `extra`).
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[&str],
+    body: Option<&[u8]>,
+) -> Option<RawResponse> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.ok()?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !extra
+        .iter()
+        .any(|line| line.to_ascii_lowercase().starts_with("host:"))
+    {
+        request.push_str("Host: test\r\n");
+    }
     for line in extra {
         request.push_str(line);
         request.push_str("\r\n");
     }
+    if let Some(body) = body {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body.unwrap_or_default());
+    stream.write_all(&bytes).await.ok()?;
     let mut response = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
         .await
@@ -185,6 +209,33 @@ pub async fn http_get_raw(addr: SocketAddr, path: &str, extra: &[&str]) -> Optio
         headers,
         body,
     })
+}
+
+/// A WebSocket handshake to `url` with `Origin: origin` when given: the connected
+/// client (nothing sent yet), or the HTTP status and body of the refusal.
+pub async fn ws_handshake(url: &str, origin: Option<&str>) -> Result<Client, (u16, String)> {
+    use tokio_tungstenite::tungstenite::Error;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let mut request = url.into_client_request().expect("request");
+    if let Some(origin) = origin {
+        let value = HeaderValue::from_str(origin).expect("origin");
+        request.headers_mut().insert("origin", value);
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(Client {
+            ws,
+            user_id: String::new(),
+            name: String::new(),
+            token: String::new(),
+            rooms: Vec::new(),
+        }),
+        Err(Error::Http(response)) => Err((
+            response.status().as_u16(),
+            String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
+        )),
+        Err(other) => panic!("handshake failed otherwise: {other:?}"),
+    }
 }
 
 /// The WebSocket type of the test client.

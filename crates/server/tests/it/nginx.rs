@@ -4,7 +4,9 @@
 //! nginx works across backends; least_conn spreads connections over both; the clients of
 //! a killed backend reconnect through nginx to the other one and resume; `/api/`,
 //! `/healthz` and `/metrics` (from loopback) pass through; the web client's page and
-//! module (`/`, `/assets/`) pass through with their types, the module compressed.
+//! module (`/`, `/assets/`) pass through with their types, the module compressed; a
+//! page served through nginx (on a port of its own) may open `/ws`, another site's may
+//! not (nginx passes the `Host` the browser sent, port included).
 //!
 //! nginx listens on 127.0.14.1 with its own temporary prefix; every process is a child
 //! of the test, stopped by PID. Skipped (like the lab tests) when nginx is not installed,
@@ -18,7 +20,7 @@ use std::time::Duration;
 use tuitalk_protocol::{ChatMessage, Seq};
 
 use crate::backends::{SECRET, ServerProcess};
-use crate::helpers::{Client, Received, http_get, http_get_raw};
+use crate::helpers::{Client, Received, http_get, http_get_raw, spawn_app, ws_handshake};
 use crate::lab;
 use crate::pg::TestDb;
 use crate::rest;
@@ -406,4 +408,23 @@ fn configuration_keeps_what_the_cluster_relies_on() {
     assert!(site.contains("location /api/ {"));
     assert!(site.contains("deny all;"));
     assert!(main.contains("worker_shutdown_timeout"));
+}
+
+#[tokio::test]
+async fn pages_served_through_nginx_keep_their_origin() {
+    let Some(program) = nginx_program() else {
+        return;
+    };
+    // One embedded backend is enough: this is about the headers nginx passes on.
+    let app = spawn_app(|_| {}).await;
+    let nginx = Nginx::start(&program, &[app.addr]).await;
+    let own = format!("http://{}", nginx.addr);
+    let mut client = ws_handshake(&nginx.ws_url(), Some(&own))
+        .await
+        .unwrap_or_else(|refused| panic!("{own} refused through nginx: {refused:?}"));
+    client.hello(Some("through-nginx"), None).await;
+    let refused = ws_handshake(&nginx.ws_url(), Some("https://evil.example")).await;
+    assert_eq!(refused.err().map(|(status, _)| status), Some(403));
+    drop(client);
+    app.stop().await;
 }

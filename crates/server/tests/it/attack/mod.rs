@@ -3,3 +3,4 @@
 //! status or close code, memory and descriptors bounded). One submodule per surface.
 
 mod text;
+mod origin;
