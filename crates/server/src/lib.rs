@@ -220,8 +220,14 @@ pub async fn run(
     drop(state);
     let http = TaskTracker::new();
     let hard_stop = CancellationToken::new();
-    edge.serve(listener, app, http.clone(), shutdown.clone(), hard_stop.clone())
-        .await;
+    edge.serve(
+        listener,
+        app,
+        http.clone(),
+        shutdown.clone(),
+        hard_stop.clone(),
+    )
+    .await;
 
     // Accepting has stopped; HTTP connections finish their request in flight, WebSocket
     // connections saw the token and close with 1012 after their in-flight posts are

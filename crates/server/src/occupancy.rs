@@ -52,7 +52,10 @@ impl<K: Eq + Hash + Clone> Occupancy<K> {
 
     /// How many keys hold at least one place.
     pub fn keys(&self) -> usize {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -83,7 +86,10 @@ mod tests {
         let a2 = occupancy.try_take("a");
         assert!(a1.is_some() && a2.is_some());
         assert!(occupancy.try_take("a").is_none());
-        assert!(occupancy.try_take("b").is_some(), "other keys are not affected");
+        assert!(
+            occupancy.try_take("b").is_some(),
+            "other keys are not affected"
+        );
         drop(a1);
         assert_eq!(occupancy.count(&"a"), 1);
         let a3 = occupancy.try_take("a");

@@ -16,7 +16,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::{Extension, Json};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -24,6 +23,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tuitalk_protocol::{ChatMessage, ErrorCode, Seq, name};
@@ -49,9 +49,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
     let body_limit = limits.max_frame_bytes as usize;
     let guard = axum::middleware::from_fn_with_state(app.clone(), origin::rest_guard);
     let cors = origin::cors_layer(&app.config.web);
-    let rest = Arc::new(Rest {
-        app,
-    });
+    let rest = Arc::new(Rest { app });
     let router = Router::new()
         .route("/sessions", post(create_session))
         .route("/rooms/{room}/messages", get(history).post(post_message))

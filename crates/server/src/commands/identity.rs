@@ -47,10 +47,13 @@ impl Command for Hello {
         }
         let throttles = &peer.state().throttles;
         let address = peer.address();
-        let admitted = throttles.sessions.check(&address).and_then(|()| match self.token {
-            Some(_) => Ok(()),
-            None => throttles.guests.check(&address),
-        });
+        let admitted = throttles
+            .sessions
+            .check(&address)
+            .and_then(|()| match self.token {
+                Some(_) => Ok(()),
+                None => throttles.guests.check(&address),
+            });
         if let Err(refusal) = admitted {
             // The client reconnects after its backoff; a hello refused here leaves
             // nothing behind.
@@ -133,7 +136,10 @@ impl Command for Rename {
         let max = peer.state().config.limits.max_name_chars as usize;
         name::validate_display_name(&self.name, max)?;
         let session = peer.session()?;
-        peer.state().throttles.renames.check(&session.user.user_id)?;
+        peer.state()
+            .throttles
+            .renames
+            .check(&session.user.user_id)?;
         Ok(Renaming {
             user_id: session.user.user_id.clone(),
             joined: session.rooms().cloned().collect(),

@@ -204,11 +204,8 @@ fn trusted_proxies_come_from_a_comma_separated_variable_and_are_checked() {
     .expect("loads");
     assert_eq!(config.server.trusted_proxies, ["10.0.0.5", "10.1.0.0/16"]);
     assert_eq!(config.broker.redis_node_list().len(), 2, "still one string");
-    let err = Config::load_from(
-        None,
-        env(&[("TUITALK__SERVER__TRUSTED_PROXIES", "nginx")]),
-    )
-    .expect_err("not an address");
+    let err = Config::load_from(None, env(&[("TUITALK__SERVER__TRUSTED_PROXIES", "nginx")]))
+        .expect_err("not an address");
     assert!(err.to_string().contains("server.trusted_proxies"), "{err}");
 }
 

@@ -73,8 +73,7 @@ impl Acceptor {
     /// and opens the reserve again.
     fn shed_one(&mut self) {
         self.reserve = None;
-        if let Some(Ok((stream, _))) =
-            futures_util::FutureExt::now_or_never(self.listener.accept())
+        if let Some(Ok((stream, _))) = futures_util::FutureExt::now_or_never(self.listener.accept())
         {
             drop(stream);
         }

@@ -145,7 +145,10 @@ mod tests {
         let trusted = proxies(&["10.0.0.1"]);
         let h = headers(&[("x-real-ip", "1.2.3.4"), ("x-forwarded-for", "5.6.7.8")]);
         assert_eq!(trusted.client_of(ip("9.9.9.9"), &h), ip("9.9.9.9"));
-        assert_eq!(TrustedProxies::default().client_of(ip("10.0.0.1"), &h), ip("10.0.0.1"));
+        assert_eq!(
+            TrustedProxies::default().client_of(ip("10.0.0.1"), &h),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
@@ -157,7 +160,10 @@ mod tests {
         // its left are not believed.
         let forwarded = headers(&[("x-forwarded-for", "6.6.6.6, 1.2.3.4, 10.0.0.3")]);
         assert_eq!(trusted.client_of(ip("::1"), &forwarded), ip("1.2.3.4"));
-        assert_eq!(trusted.client_of(ip("10.0.0.7"), &HeaderMap::new()), ip("10.0.0.7"));
+        assert_eq!(
+            trusted.client_of(ip("10.0.0.7"), &HeaderMap::new()),
+            ip("10.0.0.7")
+        );
         let junk = headers(&[("x-real-ip", "not an address")]);
         assert_eq!(trusted.client_of(ip("10.0.0.7"), &junk), ip("10.0.0.7"));
     }
@@ -168,7 +174,10 @@ mod tests {
             limit_key(ip("2001:db8:1:2:aaaa::1")),
             limit_key(ip("2001:db8:1:2:bbbb::9"))
         );
-        assert_ne!(limit_key(ip("2001:db8:1:2::1")), limit_key(ip("2001:db8:1:3::1")));
+        assert_ne!(
+            limit_key(ip("2001:db8:1:2::1")),
+            limit_key(ip("2001:db8:1:3::1"))
+        );
         assert_eq!(limit_key(ip("::ffff:1.2.3.4")), ip("1.2.3.4"));
     }
 

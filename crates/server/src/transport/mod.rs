@@ -80,7 +80,11 @@ pub async fn upgrade(
     let address = client.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(c)| c.limit_key());
     let throttles = &state.throttles;
     if let Err(refusal) = throttles.accepts.check(&address) {
-        let retry = refusal.retry_after_ms.unwrap_or(1000).div_ceil(1000).to_string();
+        let retry = refusal
+            .retry_after_ms
+            .unwrap_or(1000)
+            .div_ceil(1000)
+            .to_string();
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, retry)],
@@ -154,8 +158,7 @@ pub async fn serve(
         let slow = CancellationToken::new();
         let (events_tx, events_rx) = event_queue(state.config.limits.send_queue);
         let metrics = state.metrics.clone();
-        let mut connection =
-            Connection::new(state, conn_id, sink, slow.clone(), events_tx, client);
+        let mut connection = Connection::new(state, conn_id, sink, slow.clone(), events_tx, client);
         connection.run(&mut stream, events_rx).await;
         // The rest of the connection's state goes now; the socket stays for the close.
         let mut sink = Box::pin(connection.cleanup()).await;

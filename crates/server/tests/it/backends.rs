@@ -72,9 +72,23 @@ impl ServerProcess {
     /// Starts the binary with the given `TUITALK__...` environment on a free port and
     /// waits until `/healthz` answers.
     pub async fn start(data_dir: &Path, env: &[(&str, String)]) -> Self {
+        Self::start_under(&[], data_dir, env).await
+    }
+
+    /// Like [`ServerProcess::start`], run through `wrapper` (a command that execs its
+    /// arguments, such as `prlimit --nofile=256:256 --`) when not empty.
+    pub async fn start_under(wrapper: &[&str], data_dir: &Path, env: &[(&str, String)]) -> Self {
         let port = free_port(false);
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tuitalk-server"));
+        let server = env!("CARGO_BIN_EXE_tuitalk-server");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(server);
+                command
+            }
+            None => Command::new(server),
+        };
         command
             .arg("--listen")
             .arg(addr.to_string())

@@ -2,5 +2,6 @@
 //! docs/security.md describes (the connection closed within its timeout, the documented
 //! status or close code, memory and descriptors bounded). One submodule per surface.
 
-mod text;
+mod edge;
 mod origin;
+mod text;
