@@ -4,4 +4,5 @@
 
 mod edge;
 mod origin;
+mod person;
 mod text;
