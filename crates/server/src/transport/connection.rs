@@ -206,7 +206,7 @@ impl Connection {
             self.push(Outbound::Frame(frame)).await?;
         }
         if let Some((code, reason)) = self.peer.closing() {
-            send_close(&mut self.sink, close_message(code, reason)).await;
+            let _ = send_close(&mut self.sink, close_message(code, reason)).await;
             return Err(Stop);
         }
         self.start_page_reads();

@@ -162,10 +162,12 @@ pub async fn serve(
         connection.run(&mut stream, events_rx).await;
         // The rest of the connection's state goes now; the socket stays for the close.
         let mut sink = Box::pin(connection.cleanup()).await;
-        if slow.is_cancelled() {
+        // A reader too slow for its queue hears why only now, after its rooms were
+        // cleaned up: waiting for a peer that does not read must not delay that. If the
+        // 4000 cannot be written within the grace, the socket is dropped (EOF) — never
+        // replaced by a close without its code.
+        let told = !slow.is_cancelled() || {
             metrics.slow_disconnects.inc();
-            // A reader too slow for its queue hears why only now, after its rooms were
-            // cleaned up: waiting for a peer that does not read must not delay that.
             send_close(
                 &mut sink,
                 close_message(
@@ -173,19 +175,21 @@ pub async fn serve(
                     "slow_consumer: reconnect and resume",
                 ),
             )
+            .await
+        };
+        if told {
+            let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
+            // Finish the closing handshake: read until the peer's close (or a timeout), so
+            // the close frame is not lost to a reset of a socket with unread data.
+            let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+                while let Some(Ok(message)) = stream.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
             .await;
         }
-        let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
-        // Finish the closing handshake: read until the peer's close (or a timeout), so
-        // the close frame is not lost to a reset of a socket with unread data.
-        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
-            while let Some(Ok(message)) = stream.next().await {
-                if matches!(message, Message::Close(_)) {
-                    break;
-                }
-            }
-        })
-        .await;
         drop(slot);
         tracing::debug!("disconnected");
     }
@@ -202,7 +206,10 @@ fn close_message(code: u16, reason: &'static str) -> Message {
 }
 
 /// Sends a close frame (after everything written before it), giving a peer that does
-/// not read `CLOSE_GRACE` to take it.
-async fn send_close(sink: &mut Sink, close: Message) {
-    let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await;
+/// not read `CLOSE_GRACE` to take it; whether it was written.
+async fn send_close(sink: &mut Sink, close: Message) -> bool {
+    matches!(
+        tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await,
+        Ok(Ok(()))
+    )
 }
