@@ -68,6 +68,13 @@ impl Nginx {
     /// filled in, one `server` line per backend, as the lab does), checks it with
     /// `nginx -t`, and starts nginx.
     async fn start(program: &Path, backends: &[SocketAddr]) -> Nginx {
+        // The tests' clients all come from loopback: not limited per address by nginx.
+        Self::start_limiting(program, backends, "127.0.0.0/8 1;\n").await
+    }
+
+    /// [`Nginx::start`] with `unlimited` as `tuitalk-unlimited.conf` (the networks it does
+    /// not limit per address).
+    async fn start_limiting(program: &Path, backends: &[SocketAddr], unlimited: &str) -> Nginx {
         let dir = tempfile::tempdir().expect("tempdir");
         // Workers run as an unprivileged user and must reach their temp directories.
         std::fs::set_permissions(
@@ -94,6 +101,8 @@ impl Nginx {
             .map(|b| format!("server {b} max_fails=0;\n"))
             .collect();
         std::fs::write(dir.path().join("tuitalk-backends.conf"), servers).expect("backends");
+        std::fs::write(dir.path().join("tuitalk-unlimited.conf"), unlimited)
+            .expect("unlimited networks");
 
         let prefix = format!("{}/", dir.path().display());
         let args = ["-p", &prefix, "-c", "nginx.conf", "-e", "error.log"];
@@ -407,7 +416,53 @@ fn configuration_keeps_what_the_cluster_relies_on() {
     assert!(!directives.iter().any(|l| l.contains("non_idempotent")));
     assert!(site.contains("location /api/ {"));
     assert!(site.contains("deny all;"));
+    // Per-address limits in front of /ws and /api/ (docs/security.md).
+    for location in ["location = /ws {", "location /api/ {"] {
+        let block = site
+            .split(location)
+            .nth(1)
+            .and_then(|rest| rest.split('}').next())
+            .expect("location block");
+        assert!(
+            block.contains("limit_conn tuitalk_conn_per_address"),
+            "{location}"
+        );
+        assert!(block.contains("limit_req zone="), "{location}");
+    }
     assert!(main.contains("worker_shutdown_timeout"));
+}
+
+#[tokio::test]
+async fn nginx_limits_requests_per_client_address() {
+    let Some(program) = nginx_program() else {
+        return;
+    };
+    let app = spawn_app(|_| {}).await;
+    // Nobody unlimited: the test's address meets /api/'s 20/s with bursts of 40.
+    let nginx = Nginx::start_limiting(&program, &[app.addr], "").await;
+    let mut statuses = Vec::new();
+    for _ in 0..80 {
+        let response = http_get_raw(nginx.addr, "/api/rooms/lobby/messages", &[]).await;
+        statuses.push(response.map_or(0, |r| r.status));
+    }
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!(
+        statuses[..20].iter().all(|s| *s == 401),
+        "the burst passes to the backend (401: no token): {statuses:?}"
+    );
+    assert!(
+        limited >= 20,
+        "{limited} of 80 rapid requests limited: {statuses:?}"
+    );
+    // The unlimited file lifts it (as in the lab, whose load generators share one host).
+    drop(nginx);
+    let nginx = Nginx::start(&program, &[app.addr]).await;
+    for _ in 0..80 {
+        let response = http_get_raw(nginx.addr, "/api/rooms/lobby/messages", &[]).await;
+        assert_eq!(response.map(|r| r.status), Some(401));
+    }
+    drop(nginx);
+    app.stop().await;
 }
 
 #[tokio::test]
