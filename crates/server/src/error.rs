@@ -96,7 +96,4 @@ pub enum ServerError {
     /// The web client's files could not be loaded from `web.assets_dir`.
     #[error("web client: {0}")]
     WebAssets(#[from] crate::web::WebAssetsError),
-    /// Serving HTTP failed.
-    #[error("serving: {0}")]
-    Serve(#[source] std::io::Error),
 }
