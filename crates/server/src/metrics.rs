@@ -17,7 +17,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tuitalk_protocol::ErrorCode;
@@ -60,6 +60,12 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Group-commit transactions that failed (every post in them was refused).
     pub commit_failures: Counter,
+    /// Messages deleted by retention (`store/retention.rs`).
+    pub retention_pruned: Counter,
+    /// The store's size in bytes, as last read (`store/size.rs`).
+    pub store_size_bytes: Gauge,
+    /// 1 while the store's size is above `store.size_alarm_bytes`.
+    pub store_size_alarm: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -86,6 +92,9 @@ impl Metrics {
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0,
         ]);
         let commit_failures = Counter::default();
+        let retention_pruned = Counter::default();
+        let store_size_bytes = Gauge::default();
+        let store_size_alarm = Gauge::default();
         let refused_family = Family::<CodeLabel, Counter>::default();
         let refused = ErrorCode::ALL
             .iter()
@@ -157,6 +166,21 @@ impl Metrics {
             "group-commit transactions that failed",
             commit_failures.clone(),
         );
+        registry.register(
+            "retention_pruned",
+            "messages deleted by retention (store.retention_days, store.retention_messages)",
+            retention_pruned.clone(),
+        );
+        registry.register(
+            "store_size_bytes",
+            "size of the store in bytes (SQLite file and WAL, or pg_database_size)",
+            store_size_bytes.clone(),
+        );
+        registry.register(
+            "store_size_alarm",
+            "1 while the store is larger than store.size_alarm_bytes",
+            store_size_alarm.clone(),
+        );
         registry.register_collector(Box::new(collector));
         Self {
             registry,
@@ -172,6 +196,9 @@ impl Metrics {
             commit_batch_size,
             commit_seconds,
             commit_failures,
+            retention_pruned,
+            store_size_bytes,
+            store_size_alarm,
         }
     }
 

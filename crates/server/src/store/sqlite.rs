@@ -8,8 +8,16 @@
 //! several servers on one file (tests of several backends), a deferred transaction that
 //! read first would fail with `SQLITE_BUSY` instead of waiting for the busy timeout.
 //! `synchronous = full` makes a commit durable before it returns, which G1 relies on.
+//!
+//! A write that fails (a full disk: `SQLITE_FULL`, or an I/O error) rolls its transaction
+//! back; a failed batch is answered `unavailable` by the group committer, which goes on
+//! with the next one, and posting works again once there is space. The database file is
+//! created with mode 0600 before SQLite opens it ([`super::files`]). Retention's steps
+//! are in `sqlite/prune.rs`.
 
-use std::path::Path;
+mod prune;
+
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +26,7 @@ use sqlx::sqlite::{
 };
 use tuitalk_protocol::{ChatMessage, Seq};
 
+use super::retention::{PruneStep, RetentionRule, RoomCursor};
 use super::{Appended, NewPost, Store, StoreError, User};
 
 /// The SQLite implementation of [`Store`].
@@ -25,6 +34,8 @@ use super::{Appended, NewPost, Store, StoreError, User};
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The database file (its WAL is `<path>-wal`).
+    path: PathBuf,
 }
 
 /// A message row joined with its room's name.
@@ -68,12 +79,10 @@ fn to_sql(seq: Seq) -> i64 {
 
 impl SqliteStore {
     /// Opens (creating when missing) the database at `path` and applies the migrations.
+    /// The file (and a missing directory) is created private: mode 0600 (0700); existing
+    /// database files open to others are tightened.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent)?;
-        }
+        super::files::prepare_sqlite_files(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -90,7 +99,11 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            path: path.to_path_buf(),
+        })
     }
 }
 
@@ -348,6 +361,30 @@ impl Store for SqliteStore {
             .map(MessageRow::into_message)
             .collect::<Result<_, _>>()?;
         Ok((messages, has_more))
+    }
+
+    async fn prune(
+        &self,
+        rule: &RetentionRule,
+        from: RoomCursor,
+        max_messages: u32,
+    ) -> Result<PruneStep, StoreError> {
+        prune::step(&self.writer, rule, from, max_messages).await
+    }
+
+    async fn size_bytes(&self) -> Result<u64, StoreError> {
+        let pages: i64 = sqlx::query_scalar(
+            "select page_count * page_size from pragma_page_count(), pragma_page_size()",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        let [_, wal, _] = super::files::sqlite_files(&self.path);
+        let wal = match std::fs::metadata(&wal) {
+            Ok(meta) => meta.len(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(err) => return Err(err.into()),
+        };
+        Ok(u64::try_from(pages).unwrap_or(0).saturating_add(wal))
     }
 
     async fn close(&self) {
