@@ -10,7 +10,8 @@
 //! `synchronous = full` makes a commit durable before it returns, which G1 relies on.
 //!
 //! A write that fails (a full disk: `SQLITE_FULL`, or an I/O error) rolls its transaction
-//! back; a failed batch is answered `unavailable` by the group committer, which goes on
+//! back (the writer connection is replaced when SQLite rolled it back by itself, which
+//! sqlx does not notice); a failed batch is answered `unavailable` by the group committer, which goes on
 //! with the next one, and posting works again once there is space. The database file is
 //! created with mode 0600 before SQLite opens it ([`super::files`]). Retention's steps
 //! are in `sqlite/prune.rs`.
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Connection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -92,6 +94,24 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // SQLite rolls a transaction back by itself on some errors (a full
+                    // disk: SQLITE_FULL); the ROLLBACK of the dropped `Transaction` then
+                    // fails and sqlx keeps counting the transaction as open, so every
+                    // later `begin` on this connection would fail. The ping runs after
+                    // that queued rollback; a connection still "in a transaction" is
+                    // closed, and the pool opens a fresh one for the next write.
+                    conn.ping().await?;
+                    let usable = !conn.is_in_transaction();
+                    if !usable {
+                        tracing::warn!(
+                            "SQLite rolled back a failed transaction by itself; reopening the writer connection"
+                        );
+                    }
+                    Ok(usable)
+                })
+            })
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../../sql/sqlite").run(&writer).await?;
