@@ -108,7 +108,10 @@ impl RoomPlan {
         let oldest = room.oldest?;
         let by_count = rule
             .keep_newest
-            .map(|n| room.head.saturating_sub(i64::try_from(n).unwrap_or(i64::MAX)))
+            .map(|n| {
+                room.head
+                    .saturating_sub(i64::try_from(n).unwrap_or(i64::MAX))
+            })
             .filter(|bound| *bound >= oldest);
         let created_before = rule
             .created_before
@@ -202,10 +205,7 @@ pub fn start(
         let interval = Duration::from_millis(config.retention_interval_ms.max(1));
         let mut cursor = 0;
         let mut failing = false;
-        loop {
-            let Some(rule) = RetentionRule::from_config(&config, super::now_ms()) else {
-                break;
-            };
+        while let Some(rule) = RetentionRule::from_config(&config, super::now_ms()) {
             let pruning = pass(
                 &*store,
                 &rule,
@@ -300,7 +300,11 @@ mod tests {
     #[test]
     fn the_rule_follows_the_settings() {
         let mut config = StoreConfig::default();
-        assert_eq!(RetentionRule::from_config(&config, 0), None, "off by default");
+        assert_eq!(
+            RetentionRule::from_config(&config, 0),
+            None,
+            "off by default"
+        );
         config.retention_days = 2;
         config.retention_messages = 5;
         let rule = RetentionRule::from_config(&config, 10 * DAY_MS).expect("on");

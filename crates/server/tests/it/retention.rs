@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tuitalk_protocol::{Seq, ServerEvent};
 
-use crate::helpers::{Client, TestApp, WAIT, spawn_app, spawn_app_in};
+use crate::helpers::{Client, Received, TestApp, WAIT, spawn_app, spawn_app_in};
 
 /// Waits until the room's history (as `client` reads it) starts at `oldest`.
 pub async fn wait_pruned_to(client: &mut Client, room: &str, oldest: Seq) {
@@ -24,6 +24,25 @@ pub async fn wait_pruned_to(client: &mut Client, room: &str, oldest: Seq) {
             page.first().map(|m| m.seq)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts that nothing but presence arrives within `wait` (no message, no error).
+pub async fn expect_no_message(client: &mut Client, wait: Duration) {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match client
+            .recv_within(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            Received::Timeout => return,
+            Received::Event(
+                ServerEvent::UserJoined { .. }
+                | ServerEvent::UserLeft { .. }
+                | ServerEvent::NameChanged { .. },
+            ) => {}
+            other => panic!("expected no message, got {other:?}"),
+        }
     }
 }
 
@@ -64,7 +83,7 @@ async fn resume_from_a_pruned_sequence_gets_what_is_left_then_live() {
         let m = ada.expect_message().await;
         assert_eq!((m.seq, m.text), (expected, format!("m{expected}")));
     }
-    ada.expect_silence(Duration::from_millis(300)).await;
+    expect_no_message(&mut ada, Duration::from_millis(300)).await;
     bob.post_acked("r", "b24", "live").await;
     assert_eq!(ada.expect_message().await.seq, 24);
     let (older, has_more) = ada.history("r", Some(19), 50).await;
@@ -79,7 +98,7 @@ async fn resume_from_a_pruned_sequence_gets_what_is_left_then_live() {
         got.push(cyd.expect_message().await.seq);
     }
     assert_eq!(got, (20..=24).collect::<Vec<_>>());
-    cyd.expect_silence(Duration::from_millis(300)).await;
+    expect_no_message(&mut cyd, Duration::from_millis(300)).await;
     app.stop().await;
 }
 
@@ -113,9 +132,12 @@ async fn a_live_client_that_missed_pruned_messages_gets_the_kept_ones() {
             other => panic!("ada got {other:?} after {got:?}"),
         }
     }
-    assert!(got.windows(2).all(|w| w[0] < w[1]), "in order, once: {got:?}");
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "in order, once: {got:?}"
+    );
     assert!(got.ends_with(&[26, 27, 28, 29, 30]), "{got:?}");
-    ada.expect_silence(Duration::from_millis(500)).await;
+    expect_no_message(&mut ada, Duration::from_millis(500)).await;
     bob.post_acked("r", "b31", "live").await;
     // Server 1 hears of it through the store (its watcher).
     assert_eq!(ada.expect_message().await.seq, 31);

@@ -5,7 +5,9 @@
 use sqlx::sqlite::SqlitePool;
 
 use crate::store::StoreError;
-use crate::store::retention::{PruneStep, ROOMS_PER_STEP, RetentionRule, RoomCursor, RoomPlan, RoomRow};
+use crate::store::retention::{
+    PruneStep, ROOMS_PER_STEP, RetentionRule, RoomCursor, RoomPlan, RoomRow,
+};
 
 /// The rooms of a step with their oldest kept message; each subquery is one probe of the
 /// `(room_id, seq)` index.
@@ -16,8 +18,7 @@ const ROOMS: &str = "select r.room_id, r.head, \
      from room r where r.room_id >= ? order by r.room_id limit ?";
 
 /// The newest sequence up to a cap created before a cutoff (a range of the index).
-const AGED: &str =
-    "select max(seq) from message where room_id = ? and seq <= ? and created_at < ?";
+const AGED: &str = "select max(seq) from message where room_id = ? and seq <= ? and created_at < ?";
 
 /// Deletes a prefix of a room's log.
 const DELETE: &str = "delete from message where room_id = ? and seq <= ?";

@@ -55,7 +55,10 @@ impl TinyFs {
 
 impl Drop for TinyFs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -74,12 +77,21 @@ fn fill(path: &Path) -> u64 {
 
 /// Posts and returns the ack's sequence or the refusal's code (own `message` events,
 /// which may come before or after the ack, are skipped).
-async fn post_outcome(client: &mut Client, room: &str, id: &str, text: &str) -> Result<Seq, ErrorCode> {
+async fn post_outcome(
+    client: &mut Client,
+    room: &str,
+    id: &str,
+    text: &str,
+) -> Result<Seq, ErrorCode> {
     client.post(room, id, text).await;
     loop {
         match client.next_significant().await {
             ServerEvent::Ack { id: got, seq, .. } if got == id => return Ok(seq),
-            ServerEvent::Error { code, id: Some(got), .. } if got == id => return Err(code),
+            ServerEvent::Error {
+                code,
+                id: Some(got),
+                ..
+            } if got == id => return Err(code),
             ServerEvent::Message(_) => {}
             other => panic!("while posting {id}: {other:?}"),
         }
@@ -127,7 +139,9 @@ async fn a_full_disk_refuses_posts_and_loses_no_acknowledged_one() {
     let mut acked: Vec<(String, Seq)> = Vec::new();
     for i in 0..3 {
         let id = format!("before-{i}");
-        let seq = post_outcome(&mut ada, "r", &id, &text(i)).await.expect("stored");
+        let seq = post_outcome(&mut ada, "r", &id, &text(i))
+            .await
+            .expect("stored");
         acked.push((id, seq));
     }
     let filler = fs.path().join("filler");
@@ -148,13 +162,15 @@ async fn a_full_disk_refuses_posts_and_loses_no_acknowledged_one() {
             }
         }
     }
-    assert_eq!(refused.len(), 3, "posts were refused once the disk was full");
+    assert_eq!(
+        refused.len(),
+        3,
+        "posts were refused once the disk was full"
+    );
     let rest = crate::rest::post(app.addr, &ada.token, "r", "rest-full", "hello").await;
     rest.assert_error(503, "unavailable");
     assert!(metric(&app, "tuitalk_commit_failures_total").await >= Some(1.0));
-    assert!(
-        metric(&app, "tuitalk_posts_refused_total{code=\"unavailable\"}").await >= Some(3.0)
-    );
+    assert!(metric(&app, "tuitalk_posts_refused_total{code=\"unavailable\"}").await >= Some(3.0));
     assert!(metric(&app, "tuitalk_posts_refused_total{code=\"internal\"}").await == Some(0.0));
     // Still alive, still serving what it has.
     assert_eq!(http_get(app.addr, "/healthz").await.map(|r| r.0), Some(200));
@@ -179,15 +195,23 @@ async fn a_full_disk_refuses_posts_and_loses_no_acknowledged_one() {
     let seq = stored.expect("posting works again once there is space");
     assert_eq!(seq, acked.len() as Seq + 1, "no sequence was lost or taken");
     acked.push((resent, seq));
-    let seq = post_outcome(&mut ada, "r", "after", "hello").await.expect("stored");
+    let seq = post_outcome(&mut ada, "r", "after", "hello")
+        .await
+        .expect("stored");
     acked.push(("after".to_owned(), seq));
     drop(ada);
     app.stop().await;
 
     let stored = read_database(&data.join("tuitalk.db")).await;
-    assert_eq!(stored, acked, "exactly the acknowledged posts, in order, without holes");
+    assert_eq!(
+        stored, acked,
+        "exactly the acknowledged posts, in order, without holes"
+    );
     for (id, _) in &refused {
-        assert!(stored.iter().all(|(got, _)| got != id), "{id} was refused but stored");
+        assert!(
+            stored.iter().all(|(got, _)| got != id),
+            "{id} was refused but stored"
+        );
     }
     drop(fs);
 }
@@ -238,7 +262,9 @@ fn assert_private(dir: &Path, expect: &[&str]) {
     assert_eq!(dir_mode, 0o700, "{}", dir.display());
     for name in expect {
         assert!(
-            files.iter().any(|(p, _)| p.file_name().is_some_and(|n| n == *name)),
+            files
+                .iter()
+                .any(|(p, _)| p.file_name().is_some_and(|n| n == *name)),
             "{name} missing: {files:?}"
         );
     }
@@ -247,7 +273,12 @@ fn assert_private(dir: &Path, expect: &[&str]) {
     }
 }
 
-const RUNNING_FILES: [&str; 4] = ["tuitalk.db", "tuitalk.db-wal", "tuitalk.db-shm", "token-secret"];
+const RUNNING_FILES: [&str; 4] = [
+    "tuitalk.db",
+    "tuitalk.db-wal",
+    "tuitalk.db-shm",
+    "token-secret",
+];
 
 /// A fresh data directory is created 0700, and every file the server makes in it is
 /// 0600, while it runs and after it stopped.
@@ -260,7 +291,11 @@ async fn data_files_are_created_private() {
     ada.join("r", None).await;
     ada.post_acked("r", "p1", "hello").await;
     assert_private(&data, &RUNNING_FILES);
-    assert_eq!(modes(&root.path().join("new")).0, 0o700, "created parents too");
+    assert_eq!(
+        modes(&root.path().join("new")).0,
+        0o700,
+        "created parents too"
+    );
     drop(ada);
     app.stop().await;
     assert_private(&data, &["tuitalk.db", "token-secret"]);
@@ -337,7 +372,10 @@ async fn retention_bounds_a_room_under_a_posting_flood() {
     assert_eq!(seqs, (351..=400).collect::<Vec<_>>());
     assert!(!has_more);
     wait_metric(&app, "tuitalk_retention_pruned_total", |v| v >= 350.0).await;
-    assert_eq!(metric(&app, "tuitalk_retention_pruned_total").await, Some(350.0));
+    assert_eq!(
+        metric(&app, "tuitalk_retention_pruned_total").await,
+        Some(350.0)
+    );
     drop(clients);
     app.stop().await;
 }
@@ -363,7 +401,9 @@ async fn the_store_size_alarm_rises_above_its_threshold() {
         ada.post_acked("r", &format!("p{i}"), &text).await;
     }
     wait_metric(&app, "tuitalk_store_size_alarm", |v| v == 1.0).await;
-    let size = metric(&app, "tuitalk_store_size_bytes").await.unwrap_or(0.0);
+    let size = metric(&app, "tuitalk_store_size_bytes")
+        .await
+        .unwrap_or(0.0);
     assert!(size > ALARM as f64, "{size}");
     drop(ada);
     app.stop().await;

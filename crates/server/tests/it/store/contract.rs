@@ -442,7 +442,13 @@ pub async fn retention_by_count_keeps_the_newest_and_the_head(db: &dyn TestDatab
     assert_eq!(page_seqs(&kept), (21..=30).collect::<Vec<_>>());
     let from_pruned = store.messages_after("r", 3, 25, 2).await.expect("after");
     assert_eq!(page_seqs(&from_pruned), vec![21, 22]);
-    assert!(store.messages_after("r", 0, 20, 100).await.expect("after").is_empty());
+    assert!(
+        store
+            .messages_after("r", 0, 20, 100)
+            .await
+            .expect("after")
+            .is_empty()
+    );
     let (page, more) = store.history("r", None, 100).await.expect("history");
     assert_eq!((page_seqs(&page), more), ((21..=30).collect(), false));
     let (page, more) = store.history("r", Some(25), 100).await.expect("history");
@@ -451,7 +457,10 @@ pub async fn retention_by_count_keeps_the_newest_and_the_head(db: &dyn TestDatab
     assert_eq!((page_seqs(&page), more), (vec![22], true));
     let (page, more) = store.history("r", Some(21), 10).await.expect("history");
     assert_eq!((page_seqs(&page), more), (vec![], false));
-    assert_eq!(store.messages_after("s", 0, 5, 10).await.expect("s").len(), 5);
+    assert_eq!(
+        store.messages_after("s", 0, 5, 10).await.expect("s").len(),
+        5
+    );
 
     let other = db.open().await;
     assert_eq!(prune_all(&*other, &rule, 7).await, 0, "idempotent");
@@ -459,7 +468,11 @@ pub async fn retention_by_count_keeps_the_newest_and_the_head(db: &dyn TestDatab
         .append_batch(vec![post(&ada.user_id, "r", "r31", "text")])
         .await
         .expect("batch");
-    assert_eq!(seqs(&out), vec![Some((31, false))], "sequences are not reused");
+    assert_eq!(
+        seqs(&out),
+        vec![Some((31, false))],
+        "sequences are not reused"
+    );
     assert_eq!(prune_all(&*other, &rule, 7).await, 1);
     let (page, _) = store.history("r", None, 100).await.expect("history");
     assert_eq!(page_seqs(&page), (22..=31).collect::<Vec<_>>());
@@ -518,7 +531,13 @@ pub async fn retention_by_age_sweeps_every_room(db: &dyn TestDatabase) {
         .expect("pass");
     assert_eq!(rest, 2);
     assert_eq!(store.head("t").await.expect("head"), 11);
-    assert!(store.messages_after("t", 0, 11, 100).await.expect("after").is_empty());
+    assert!(
+        store
+            .messages_after("t", 0, 11, 100)
+            .await
+            .expect("after")
+            .is_empty()
+    );
     store.close().await;
 }
 
