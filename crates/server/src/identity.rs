@@ -90,12 +90,16 @@ impl TokenSigner {
     }
 }
 
-/// Reads the key file in `data_dir`, or creates it (mode 0600) with 256 random bits.
+/// Reads the key file in `data_dir` (tightening its mode to 0600 if others could read
+/// it), or creates it (mode 0600, the directory 0700 when missing) with 256 random bits.
 fn load_or_create_key(data_dir: &Path) -> std::io::Result<Vec<u8>> {
-    std::fs::create_dir_all(data_dir)?;
+    crate::store::files::create_private_dir(data_dir)?;
     let path = data_dir.join(SECRET_FILE);
     match std::fs::read(&path) {
-        Ok(key) if key.len() >= 16 => return Ok(key),
+        Ok(key) if key.len() >= 16 => {
+            crate::store::files::tighten(&path, crate::store::files::FILE_MODE)?;
+            return Ok(key);
+        }
         Ok(_) => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,

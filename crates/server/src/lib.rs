@@ -172,6 +172,7 @@ pub async fn run(
             tracing::warn!("web client not built: / explains how (scripts/build-web.sh)");
         }
     }
+    store::files::prepare_data_dir(&config.store.data_dir).map_err(store::StoreError::from)?;
     let store = open_store(&config).await?;
     let tokens = TokenSigner::from_config(&config).map_err(ServerError::Secret)?;
     let hub = Arc::new(Hub::new());
@@ -189,6 +190,19 @@ pub async fn run(
         config.store.commit_queue,
         config.store.max_batch,
     );
+    let mut store_tasks = vec![store::size::start(
+        store.clone(),
+        metrics.clone(),
+        Duration::from_millis(config.store.size_interval_ms),
+        config.store.size_alarm_bytes,
+        shutdown.clone(),
+    )];
+    store_tasks.extend(store::retention::start(
+        store.clone(),
+        metrics.clone(),
+        &config.store,
+        shutdown.clone(),
+    ));
     let shutdown_timeout = Duration::from_millis(config.server.shutdown_timeout_ms);
     let tracker = TaskTracker::new();
     let accepts = NonZeroU32::new(config.limits.accepts_per_second).unwrap_or(NonZeroU32::MIN);
@@ -240,7 +254,7 @@ pub async fn run(
         tracker.close();
         tracker.wait().await;
         let _ = committer_task.await;
-        for task in broker_tasks {
+        for task in broker_tasks.into_iter().chain(store_tasks) {
             let _ = task.await;
         }
     };

@@ -19,7 +19,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tuitalk_protocol::ErrorCode;
@@ -76,6 +76,12 @@ pub struct Metrics {
     pub commit_failures: Counter,
     /// Connections and requests refused by a per-address or per-identity limit, by limit.
     limited: Family<LimitLabel, Counter>,
+    /// Messages deleted by retention (`store/retention.rs`).
+    pub retention_pruned: Counter,
+    /// The store's size in bytes, as last read (`store/size.rs`).
+    pub store_size_bytes: Gauge,
+    /// 1 while the store's size is above `store.size_alarm_bytes`.
+    pub store_size_alarm: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -104,6 +110,9 @@ impl Metrics {
         ]);
         let commit_failures = Counter::default();
         let limited = Family::<LimitLabel, Counter>::default();
+        let retention_pruned = Counter::default();
+        let store_size_bytes = Gauge::default();
+        let store_size_alarm = Gauge::default();
         let refused_family = Family::<CodeLabel, Counter>::default();
         let refused = ErrorCode::ALL
             .iter()
@@ -185,6 +194,21 @@ impl Metrics {
             "connections and requests refused by a per-address or per-identity limit, by limit (docs/security.md)",
             limited.clone(),
         );
+        registry.register(
+            "retention_pruned",
+            "messages deleted by retention (store.retention_days, store.retention_messages)",
+            retention_pruned.clone(),
+        );
+        registry.register(
+            "store_size_bytes",
+            "size of the store in bytes (SQLite file and WAL, or pg_database_size)",
+            store_size_bytes.clone(),
+        );
+        registry.register(
+            "store_size_alarm",
+            "1 while the store is larger than store.size_alarm_bytes",
+            store_size_alarm.clone(),
+        );
         registry.register_collector(Box::new(collector));
         Self {
             registry,
@@ -202,6 +226,9 @@ impl Metrics {
             commit_seconds,
             commit_failures,
             limited,
+            retention_pruned,
+            store_size_bytes,
+            store_size_alarm,
         }
     }
 

@@ -12,6 +12,9 @@
 //!   most `limits.send_queue`, shared frames) and sent once the pages caught up, as before
 //!   a gap repair; any other live message only raises `up_to` (and drops what was held) —
 //!   every published message is already stored (G1), so a page brings it, in order.
+//!   Retention deletes a prefix of a room's log, so a page from below the oldest kept
+//!   message starts at it, and an empty page (all of `last + 1 ..= up_to` deleted) ends
+//!   the fill: a resume or gap repair over a pruned range gets what is left, never loops.
 //!
 //! The connection asks [`Session::next_fill`] which page to read, reads it off its
 //! delivery path, and hands the page to [`Session::filled`].
@@ -273,11 +276,14 @@ impl Session {
         let mut send = Vec::with_capacity(page.len());
         if read.after == last {
             if page.is_empty() {
-                tracing::warn!(
+                // Retention deleted them (a resume from below the oldest kept message
+                // of a room whose every message up to `up_to` is gone): nothing to send,
+                // and nothing to wait for. Debug only: any client can cause it.
+                tracing::debug!(
                     room = read.room,
                     after = last,
                     up_to,
-                    "store has fewer messages than announced"
+                    "store has fewer messages than announced (deleted by retention?)"
                 );
                 last = up_to;
             }

@@ -128,6 +128,31 @@ section! {
         commit_queue: usize = 4096,
         /// The most posts stored in one transaction (group commit).
         max_batch: usize = 256,
+        /// Retention by age: messages older than this many days are deleted (the oldest
+        /// of each room first). 0 keeps messages forever. Applies to every room alike;
+        /// sequence numbers are never reused, and history and resume return what is
+        /// left (docs/storage.md).
+        retention_days: u32 = 0,
+        /// Retention by count: each room keeps only its newest this many messages; older
+        /// ones are deleted. 0 sets no cap. A post resent after its original was deleted
+        /// is stored again, so keep far more than a reconnect's worth of messages.
+        retention_messages: u64 = 0,
+        /// Interval (milliseconds) between retention passes (each backend runs them;
+        /// with PostgreSQL one backend at a time prunes). Unused while both retention
+        /// settings are 0.
+        retention_interval_ms: u64 = 60_000,
+        /// The most messages one retention step deletes, in one short transaction; the
+        /// group commit runs between steps, so a large backlog never holds a long lock.
+        retention_batch: u32 = 1000,
+        /// The most messages one retention pass deletes; the rest waits for the next pass.
+        retention_max_per_pass: u64 = 100_000,
+        /// Interval (milliseconds) between reads of the store's size
+        /// (`tuitalk_store_size_bytes`; SQLite: the database file and its WAL;
+        /// PostgreSQL: `pg_database_size`).
+        size_interval_ms: u64 = 60_000,
+        /// Size (bytes) of the store above which `tuitalk_store_size_alarm` is 1 and a
+        /// warning is logged (posting goes on). 0 turns the alarm off.
+        size_alarm_bytes: u64 = 0,
     }
 }
 

@@ -25,6 +25,16 @@ impl Config {
             "store.statement_timeout_ms",
             self.store.statement_timeout_ms,
         )?;
+        positive(
+            "store.retention_interval_ms",
+            self.store.retention_interval_ms,
+        )?;
+        positive("store.retention_batch", self.store.retention_batch.into())?;
+        positive(
+            "store.retention_max_per_pass",
+            self.store.retention_max_per_pass,
+        )?;
+        positive("store.size_interval_ms", self.store.size_interval_ms)?;
         if let Some(url) = &self.store.database_url
             && url
                 .expose()

@@ -7,13 +7,21 @@
 //! The store is the sequencer: [`Store::append_batch`] assigns each room's next sequence
 //! inside the transaction that inserts the message (G2), and the group committer
 //! ([`commit`]) acknowledges a post only after that transaction committed (G1).
+//!
+//! Beside it: [`retention`] deletes old messages (off by default), [`size`] exports the
+//! store's size and its alarm, [`files`] keeps the embedded store's files private.
 
 pub mod commit;
+pub mod files;
 pub mod postgres;
+pub mod retention;
+pub mod size;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use tuitalk_protocol::{ChatMessage, Seq};
+
+use retention::{PruneStep, RetentionRule, RoomCursor};
 
 /// An identity as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +143,23 @@ pub trait Store: Send + Sync + 'static {
         before: Option<Seq>,
         limit: u32,
     ) -> Result<(Vec<ChatMessage>, bool), StoreError>;
+
+    /// One step of retention, in one transaction: looks at the rooms from `from` on (in
+    /// internal room order, at most [`retention::ROOMS_PER_STEP`]) and deletes, oldest
+    /// first, at most `max_messages` messages that `rule` no longer keeps. Only a prefix
+    /// of each room's log is deleted and heads never change; deleting is idempotent, so
+    /// several stores may prune one database at once (PostgreSQL lets one at a time:
+    /// the others get [`PruneStep::busy`]).
+    async fn prune(
+        &self,
+        rule: &RetentionRule,
+        from: RoomCursor,
+        max_messages: u32,
+    ) -> Result<PruneStep, StoreError>;
+
+    /// The store's size in bytes: SQLite's database (page count times page size) plus
+    /// its WAL file; PostgreSQL's `pg_database_size(current_database())`.
+    async fn size_bytes(&self) -> Result<u64, StoreError>;
 
     /// Closes the store's connections (at shutdown).
     async fn close(&self);

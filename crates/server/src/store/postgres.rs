@@ -25,8 +25,12 @@
 //! idle for a second before handing it out, closes one whose statement failed, and
 //! reconnects when needed, so it recovers by itself after a PostgreSQL restart; while
 //! PostgreSQL is down, an operation fails once the acquire timeout passes.
+//!
+//! Retention's steps are in `postgres/prune.rs` (one backend at a time, by an advisory
+//! lock).
 
 mod batch;
+mod prune;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -36,6 +40,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tuitalk_protocol::{ChatMessage, Seq};
 
+use super::retention::{PruneStep, RetentionRule, RoomCursor};
 use super::{Appended, NewPost, Store, StoreError, User};
 
 /// How often a batch is retried after a unique violation (a post id stored concurrently by
@@ -360,6 +365,22 @@ impl Store for PgStore {
             .map(MessageRow::into_message)
             .collect::<Result<_, _>>()?;
         Ok((messages, has_more))
+    }
+
+    async fn prune(
+        &self,
+        rule: &RetentionRule,
+        from: RoomCursor,
+        max_messages: u32,
+    ) -> Result<PruneStep, StoreError> {
+        prune::step(&self.pool, rule, from, max_messages).await
+    }
+
+    async fn size_bytes(&self) -> Result<u64, StoreError> {
+        let size: i64 = sqlx::query_scalar("select pg_database_size(current_database())")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(size).unwrap_or(0))
     }
 
     async fn close(&self) {

@@ -8,16 +8,27 @@
 //! several servers on one file (tests of several backends), a deferred transaction that
 //! read first would fail with `SQLITE_BUSY` instead of waiting for the busy timeout.
 //! `synchronous = full` makes a commit durable before it returns, which G1 relies on.
+//!
+//! A write that fails (a full disk: `SQLITE_FULL`, or an I/O error) rolls its transaction
+//! back (the writer connection is replaced when SQLite rolled it back by itself, which
+//! sqlx does not notice); a failed batch is answered `unavailable` by the group committer, which goes on
+//! with the next one, and posting works again once there is space. The database file is
+//! created with mode 0600 before SQLite opens it ([`super::files`]). Retention's steps
+//! are in `sqlite/prune.rs`.
 
-use std::path::Path;
+mod prune;
+
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Connection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use tuitalk_protocol::{ChatMessage, Seq};
 
+use super::retention::{PruneStep, RetentionRule, RoomCursor};
 use super::{Appended, NewPost, Store, StoreError, User};
 
 /// The SQLite implementation of [`Store`].
@@ -25,6 +36,8 @@ use super::{Appended, NewPost, Store, StoreError, User};
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The database file (its WAL is `<path>-wal`).
+    path: PathBuf,
 }
 
 /// A message row joined with its room's name.
@@ -68,12 +81,10 @@ fn to_sql(seq: Seq) -> i64 {
 
 impl SqliteStore {
     /// Opens (creating when missing) the database at `path` and applies the migrations.
+    /// The file (and a missing directory) is created private: mode 0600 (0700); existing
+    /// database files open to others are tightened.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent)?;
-        }
+        super::files::prepare_sqlite_files(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -83,6 +94,24 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // SQLite rolls a transaction back by itself on some errors (a full
+                    // disk: SQLITE_FULL); the ROLLBACK of the dropped `Transaction` then
+                    // fails and sqlx keeps counting the transaction as open, so every
+                    // later `begin` on this connection would fail. The ping runs after
+                    // that queued rollback; a connection still "in a transaction" is
+                    // closed, and the pool opens a fresh one for the next write.
+                    conn.ping().await?;
+                    let usable = !conn.is_in_transaction();
+                    if !usable {
+                        tracing::warn!(
+                            "SQLite rolled back a failed transaction by itself; reopening the writer connection"
+                        );
+                    }
+                    Ok(usable)
+                })
+            })
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../../sql/sqlite").run(&writer).await?;
@@ -90,7 +119,11 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            path: path.to_path_buf(),
+        })
     }
 }
 
@@ -348,6 +381,30 @@ impl Store for SqliteStore {
             .map(MessageRow::into_message)
             .collect::<Result<_, _>>()?;
         Ok((messages, has_more))
+    }
+
+    async fn prune(
+        &self,
+        rule: &RetentionRule,
+        from: RoomCursor,
+        max_messages: u32,
+    ) -> Result<PruneStep, StoreError> {
+        prune::step(&self.writer, rule, from, max_messages).await
+    }
+
+    async fn size_bytes(&self) -> Result<u64, StoreError> {
+        let pages: i64 = sqlx::query_scalar(
+            "select page_count * page_size from pragma_page_count(), pragma_page_size()",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        let [_, wal, _] = super::files::sqlite_files(&self.path);
+        let wal = match std::fs::metadata(&wal) {
+            Ok(meta) => meta.len(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(err) => return Err(err.into()),
+        };
+        Ok(u64::try_from(pages).unwrap_or(0).saturating_add(wal))
     }
 
     async fn close(&self) {

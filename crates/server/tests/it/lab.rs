@@ -32,3 +32,13 @@ pub fn database_url() -> Option<String> {
 pub fn redis_nodes() -> Option<String> {
     lab_var("TUITALK_TEST_REDIS_NODES")
 }
+
+/// A test that needs something of the machine (root, `mount`) that is missing: fails
+/// when `TUITALK_TEST_REQUIRE_LAB` is set, else says so on stderr (the test then returns).
+pub fn missing(what: &str) {
+    assert!(
+        std::env::var_os(REQUIRE).is_none(),
+        "{what}, but {REQUIRE} is set: run the tests as root on a machine that can mount"
+    );
+    eprintln!("skipped: {what}");
+}

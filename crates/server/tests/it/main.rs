@@ -24,6 +24,7 @@ mod pg_outage;
 mod pg_server;
 mod rest;
 mod resume;
+mod retention;
 mod shutdown;
 mod store;
 mod web;

@@ -5,4 +5,5 @@
 mod edge;
 mod origin;
 mod person;
+mod storage;
 mod text;

@@ -1,13 +1,15 @@
 //! The cases of the `Store` contract, each written once against a [`TestDatabase`] and run
 //! on SQLite and PostgreSQL: batch sequencing, idempotency and id conflicts, heads, resume
 //! and history pages, users and memberships, and several stores on one database (as
-//! several backends) appending at once.
+//! several backends) appending at once; retention (by count and by age, bounded steps,
+//! idempotent) and the store's size.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use tuitalk_protocol::{ChatMessage, Seq};
-use tuitalk_server::store::{NewPost, StoreError};
+use tuitalk_server::store::retention::{self, RetentionRule};
+use tuitalk_server::store::{NewPost, Store, StoreError};
 
 use super::{TestDatabase, post, seqs};
 
@@ -390,4 +392,177 @@ pub async fn same_post_from_two_stores_is_stored_once(db: &dyn TestDatabase) {
     assert_eq!(ids.len(), 150);
     one.close().await;
     two.close().await;
+}
+
+/// A post like [`post`] created at `ts`.
+fn post_at(author: &str, room: &str, id: &str, ts: i64) -> NewPost {
+    NewPost {
+        ts,
+        ..post(author, room, id, "old news")
+    }
+}
+
+/// Deletes with `rule` step by step from the first room until the sweep ends, checking
+/// that no step deletes more than `batch`; returns the messages deleted.
+async fn prune_all(store: &dyn Store, rule: &RetentionRule, batch: u32) -> u64 {
+    let (mut from, mut deleted) = (0, 0);
+    for _ in 0..1000 {
+        let step = store.prune(rule, from, batch).await.expect("prune");
+        assert!(!step.busy, "nobody else prunes");
+        assert!(step.deleted <= u64::from(batch), "{step:?} above {batch}");
+        deleted += step.deleted;
+        match step.next {
+            Some(next) => from = next,
+            None => return deleted,
+        }
+    }
+    panic!("the sweep did not end");
+}
+
+/// Retention by count keeps each room's newest N, deletes in bounded steps, keeps the
+/// head (the next post continues the sequence), and history and resume pages over the
+/// pruned range return what is left; a second store pruning the same database deletes
+/// nothing more (idempotent).
+pub async fn retention_by_count_keeps_the_newest_and_the_head(db: &dyn TestDatabase) {
+    let store = db.open().await;
+    let ada = store.create_guest("ada").await.expect("guest");
+    let mut batch: Vec<NewPost> = (1..=30)
+        .map(|i| post(&ada.user_id, "r", &format!("r{i}"), "text"))
+        .collect();
+    batch.extend((1..=5).map(|i| post(&ada.user_id, "s", &format!("s{i}"), "text")));
+    store.append_batch(batch).await.expect("batch");
+    let rule = RetentionRule {
+        created_before: None,
+        keep_newest: Some(10),
+    };
+    assert_eq!(prune_all(&*store, &rule, 7).await, 20);
+    assert_eq!(store.head("r").await.expect("head"), 30);
+    assert_eq!(store.head("s").await.expect("head"), 5);
+    let kept = store.messages_after("r", 0, 30, 100).await.expect("after");
+    assert_eq!(page_seqs(&kept), (21..=30).collect::<Vec<_>>());
+    let from_pruned = store.messages_after("r", 3, 25, 2).await.expect("after");
+    assert_eq!(page_seqs(&from_pruned), vec![21, 22]);
+    assert!(
+        store
+            .messages_after("r", 0, 20, 100)
+            .await
+            .expect("after")
+            .is_empty()
+    );
+    let (page, more) = store.history("r", None, 100).await.expect("history");
+    assert_eq!((page_seqs(&page), more), ((21..=30).collect(), false));
+    let (page, more) = store.history("r", Some(25), 100).await.expect("history");
+    assert_eq!((page_seqs(&page), more), (vec![21, 22, 23, 24], false));
+    let (page, more) = store.history("r", Some(23), 1).await.expect("history");
+    assert_eq!((page_seqs(&page), more), (vec![22], true));
+    let (page, more) = store.history("r", Some(21), 10).await.expect("history");
+    assert_eq!((page_seqs(&page), more), (vec![], false));
+    assert_eq!(
+        store.messages_after("s", 0, 5, 10).await.expect("s").len(),
+        5
+    );
+
+    let other = db.open().await;
+    assert_eq!(prune_all(&*other, &rule, 7).await, 0, "idempotent");
+    let out = store
+        .append_batch(vec![post(&ada.user_id, "r", "r31", "text")])
+        .await
+        .expect("batch");
+    assert_eq!(
+        seqs(&out),
+        vec![Some((31, false))],
+        "sequences are not reused"
+    );
+    assert_eq!(prune_all(&*other, &rule, 7).await, 1);
+    let (page, _) = store.history("r", None, 100).await.expect("history");
+    assert_eq!(page_seqs(&page), (22..=31).collect::<Vec<_>>());
+    other.close().await;
+    store.close().await;
+}
+
+/// Retention by age deletes the messages created before the cutoff, oldest first; a sweep
+/// over more rooms than one step looks at goes on where the step stopped, and a room
+/// whose every message is gone keeps its head.
+pub async fn retention_by_age_sweeps_every_room(db: &dyn TestDatabase) {
+    let store = db.open().await;
+    let ada = store.create_guest("ada").await.expect("guest");
+    let timed: Vec<NewPost> = (0..11)
+        .map(|i| post_at(&ada.user_id, "t", &format!("t{i}"), 100 + i))
+        .collect();
+    store.append_batch(timed).await.expect("batch");
+    let rooms = retention::ROOMS_PER_STEP + 1;
+    let many: Vec<NewPost> = (0..rooms)
+        .map(|i| post_at(&ada.user_id, &format!("room-{i}"), &format!("m{i}"), 1))
+        .collect();
+    store.append_batch(many).await.expect("batch");
+
+    let rule = RetentionRule {
+        created_before: Some(105),
+        keep_newest: None,
+    };
+    let mut cursor = 0;
+    let deleted = retention::pass(&*store, &rule, &mut cursor, 3, 1000)
+        .await
+        .expect("pass");
+    assert_eq!(deleted, u64::from(rooms) + 5);
+    assert_eq!(cursor, 0, "the sweep ended");
+    let kept = store.messages_after("t", 0, 11, 100).await.expect("after");
+    assert_eq!(page_seqs(&kept), (6..=11).collect::<Vec<_>>());
+    assert!(kept.iter().all(|m| m.ts >= 105));
+    let last = format!("room-{}", rooms - 1);
+    assert_eq!(store.head(&last).await.expect("head"), 1);
+    assert_eq!(
+        store.history(&last, None, 10).await.expect("history"),
+        (vec![], false)
+    );
+    // A pass's bound stops it early; the next pass continues.
+    let rule = RetentionRule {
+        created_before: Some(1000),
+        keep_newest: None,
+    };
+    let mut cursor = 0;
+    let first = retention::pass(&*store, &rule, &mut cursor, 2, 4)
+        .await
+        .expect("pass");
+    assert_eq!(first, 4);
+    assert_ne!(cursor, 0, "the sweep stopped inside room t");
+    let rest = retention::pass(&*store, &rule, &mut cursor, 2, 4)
+        .await
+        .expect("pass");
+    assert_eq!(rest, 2);
+    assert_eq!(store.head("t").await.expect("head"), 11);
+    assert!(
+        store
+            .messages_after("t", 0, 11, 100)
+            .await
+            .expect("after")
+            .is_empty()
+    );
+    store.close().await;
+}
+
+/// The store reports its size, and it grows with what is stored.
+pub async fn size_grows_with_the_messages(db: &dyn TestDatabase) {
+    let store = db.open().await;
+    let before = store.size_bytes().await.expect("size");
+    assert!(before > 0);
+    let ada = store.create_guest("ada").await.expect("guest");
+    // Random text: PostgreSQL compresses repetitive text to almost nothing.
+    let text = || {
+        (0..125)
+            .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            .collect::<String>()
+    };
+    for round in 0..4 {
+        let batch = (0..64)
+            .map(|i| post(&ada.user_id, "r", &format!("p{round}-{i}"), &text()))
+            .collect();
+        store.append_batch(batch).await.expect("batch");
+    }
+    let after = store.size_bytes().await.expect("size");
+    assert!(
+        after >= before + 512 * 1024,
+        "{before} -> {after} after 1 MB of text"
+    );
+    store.close().await;
 }

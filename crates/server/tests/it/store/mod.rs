@@ -44,6 +44,9 @@ macro_rules! contract_tests {
             a_store_opened_later_sees_what_was_stored,
             concurrent_stores_get_sequences_without_holes,
             same_post_from_two_stores_is_stored_once,
+            retention_by_count_keeps_the_newest_and_the_head,
+            retention_by_age_sweeps_every_room,
+            size_grows_with_the_messages,
         );
     };
 }

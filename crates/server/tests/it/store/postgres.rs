@@ -165,3 +165,41 @@ async fn a_batch_stuck_behind_a_lock_fails_after_the_statement_timeout() {
     assert_eq!(seqs(&out), vec![Some((1, false))]);
     store.close().await;
 }
+
+/// While another backend holds the pruning lock, a step does nothing and says so (its
+/// pass ends); once the lock is free, the step prunes.
+#[tokio::test]
+async fn one_backend_prunes_at_a_time() {
+    use tuitalk_server::store::retention::{PRUNE_LOCK, RetentionRule};
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    let ada = store.create_guest("ada").await.expect("guest");
+    let posts = (1..=5)
+        .map(|i| post(&ada.user_id, "r", &format!("p{i}"), "text"))
+        .collect();
+    store.append_batch(posts).await.expect("batch");
+    let rule = RetentionRule {
+        created_before: None,
+        keep_newest: Some(2),
+    };
+    let mut other = db.connection().await;
+    sqlx::query("select pg_advisory_lock($1)")
+        .bind(PRUNE_LOCK)
+        .execute(&mut other)
+        .await
+        .expect("lock");
+    let step = store.prune(&rule, 0, 100).await.expect("prune");
+    assert!(step.busy, "{step:?}");
+    assert_eq!(step.deleted, 0);
+    sqlx::query("select pg_advisory_unlock($1)")
+        .bind(PRUNE_LOCK)
+        .execute(&mut other)
+        .await
+        .expect("unlock");
+    let step = store.prune(&rule, 0, 100).await.expect("prune");
+    assert_eq!((step.busy, step.deleted, step.next), (false, 3, None));
+    assert_eq!(store.head("r").await.expect("head"), 5);
+    store.close().await;
+}
