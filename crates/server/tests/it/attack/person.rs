@@ -293,3 +293,43 @@ async fn one_identity_cannot_hold_every_connection() {
     held.push(same_identity(&app, &first).await);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_rate_limiters_hold_a_bounded_number_of_keys() {
+    // Three keys per limiter: three identities join; a fourth one, while the other three
+    // still have budgets to refill, is refused instead of growing the limiter.
+    let app = spawn_app(|c| {
+        defaults(c);
+        c.limits.max_rate_keys = 3;
+        // One join a minute: the members' keys stay in use for the test's length.
+        c.limits.joins_per_minute = 1;
+        c.limits.sessions_per_minute_per_address = 1000;
+        c.limits.guests_per_hour_per_address = 1000;
+    })
+    .await;
+    let mut members = Vec::new();
+    for n in 0..3 {
+        let mut client = app.guest(&format!("member{n}")).await;
+        client.join("lobby", None).await;
+        members.push(client);
+    }
+    let mut fourth = app.guest("fourth").await;
+    fourth
+        .send(ClientCommand::Join {
+            room: "lobby".into(),
+            since: None,
+        })
+        .await;
+    let refusal = fourth.expect_error(ErrorCode::RateLimited).await;
+    assert!(
+        matches!(
+            refusal,
+            ServerEvent::Error {
+                retry_after_ms: Some(_),
+                ..
+            }
+        ),
+        "{refusal:?}"
+    );
+    app.stop().await;
+}
