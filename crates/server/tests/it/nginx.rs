@@ -404,6 +404,15 @@ fn configuration_keeps_what_the_cluster_relies_on() {
         upstream.contains("zone tuitalk_backends"),
         "least_conn needs a shared zone"
     );
+    // nginx drops idle upstream connections before the backends' idle timeout does.
+    let idle: u64 = upstream
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("keepalive_timeout"))
+        .and_then(|value| value.trim().strip_suffix("s;"))
+        .and_then(|n| n.parse().ok())
+        .expect("keepalive_timeout Ns; in the upstream block");
+    let idle = idle * 1000;
+    assert!(idle < tuitalk_server::Config::default().server.header_timeout_ms);
     // The proxy must never cut a healthy idle WebSocket before the server does.
     let limits = tuitalk_server::Config::default().limits;
     let read = ws_seconds(&site, "proxy_read_timeout") * 1000;
