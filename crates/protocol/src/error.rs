@@ -71,6 +71,39 @@ pub enum ErrorCode {
     /// The post id was already used by this identity for a different message.
     #[error("id_conflict")]
     IdConflict,
+    /// Login: the email and password do not name an enabled account (the same answer for an unknown email and a wrong password).
+    #[error("invalid_credentials")]
+    InvalidCredentials,
+    /// Login with the right password of an account an operator disabled.
+    #[error("account_disabled")]
+    AccountDisabled,
+    /// An email address that is not of the form local@domain, or too long.
+    #[error("invalid_email")]
+    InvalidEmail,
+    /// A handle that breaks the rules (3 to 20 of a-z, 0-9 and `_`, starting with a letter, not reserved).
+    #[error("invalid_handle")]
+    InvalidHandle,
+    /// A password shorter than the server's minimum, longer than 1024 bytes, or one of the most guessable passwords.
+    #[error("weak_password")]
+    WeakPassword,
+    /// Registration: an account with this email exists.
+    #[error("email_taken")]
+    EmailTaken,
+    /// Registration: an account with this handle exists.
+    #[error("handle_taken")]
+    HandleTaken,
+    /// Registration with the token of an account (only guests upgrade).
+    #[error("already_registered")]
+    AlreadyRegistered,
+    /// The session id names no session of this identity.
+    #[error("unknown_session")]
+    UnknownSession,
+    /// A reset or verification code that is unknown, used or expired.
+    #[error("invalid_code")]
+    InvalidCode,
+    /// The feature needs a server setting that is not set (mail without an `smtp` section).
+    #[error("not_configured")]
+    NotConfigured,
     /// Too many posts per second; retry after `retry_after_ms`.
     #[error("rate_limited")]
     RateLimited,
@@ -112,6 +145,17 @@ impl ErrorCode {
             Self::NotJoined => "not_joined",
             Self::TooManyRooms => "too_many_rooms",
             Self::IdConflict => "id_conflict",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::AccountDisabled => "account_disabled",
+            Self::InvalidEmail => "invalid_email",
+            Self::InvalidHandle => "invalid_handle",
+            Self::WeakPassword => "weak_password",
+            Self::EmailTaken => "email_taken",
+            Self::HandleTaken => "handle_taken",
+            Self::AlreadyRegistered => "already_registered",
+            Self::UnknownSession => "unknown_session",
+            Self::InvalidCode => "invalid_code",
+            Self::NotConfigured => "not_configured",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -119,7 +163,7 @@ impl ErrorCode {
     }
 
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 34] = [
         Self::MalformedJson,
         Self::UnknownType,
         Self::InvalidCommand,
@@ -140,6 +184,17 @@ impl ErrorCode {
         Self::NotJoined,
         Self::TooManyRooms,
         Self::IdConflict,
+        Self::InvalidCredentials,
+        Self::AccountDisabled,
+        Self::InvalidEmail,
+        Self::InvalidHandle,
+        Self::WeakPassword,
+        Self::EmailTaken,
+        Self::HandleTaken,
+        Self::AlreadyRegistered,
+        Self::UnknownSession,
+        Self::InvalidCode,
+        Self::NotConfigured,
         Self::RateLimited,
         Self::Unavailable,
         Self::Internal,
@@ -175,10 +230,18 @@ impl CloseCode {
     pub const HELLO_TIMEOUT: u16 = 4002;
     /// The client stopped answering pings.
     pub const IDLE_TIMEOUT: u16 = 4003;
+    /// The connection's session ended: revoked (signed out on another device, "sign
+    /// out everywhere", a password change or reset, an operator), expired, or its
+    /// account disabled. The close reason is `session_revoked` or `session_expired`.
+    /// Do not resume with the same token: sign in again (or continue as a new guest).
+    pub const SESSION_ENDED: u16 = 4004;
 
     /// Whether a client should reconnect (and resume) after the server closed with
-    /// `code`. Only a normal closure and a refused `hello` end the session.
+    /// `code`. A normal closure, a refused `hello` and an ended session do not.
     pub fn should_reconnect(code: u16) -> bool {
-        !matches!(code, Self::NORMAL | Self::HELLO_FAILED)
+        !matches!(
+            code,
+            Self::NORMAL | Self::HELLO_FAILED | Self::SESSION_ENDED
+        )
     }
 }

@@ -19,6 +19,10 @@ pub struct ChatMessage {
     pub author_id: String,
     /// The author's display name when the message was posted.
     pub author: String,
+    /// The author's account handle (without `@`) when the message was posted; absent
+    /// for a guest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_handle: Option<String>,
     /// The text.
     pub text: String,
     /// When the server stored it, in milliseconds since the Unix epoch (UTC).
@@ -33,6 +37,9 @@ pub struct Member {
     pub user_id: String,
     /// The user's current display name.
     pub name: String,
+    /// The user's account handle (without `@`); absent for a guest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
 }
 
 /// The limits a server enforces, announced in `welcome` so a client can check input
@@ -66,6 +73,18 @@ pub enum ServerEvent {
         user_id: String,
         /// The identity's display name.
         name: String,
+        /// Whether the identity is a guest (no account); `false` for an account.
+        guest: bool,
+        /// The account's handle (without `@`); absent for a guest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handle: Option<String>,
+        /// For an account: whether its email address has been verified (`false` only
+        /// when the server sends mail and the link has not been followed yet); absent
+        /// for a guest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email_verified: Option<bool>,
+        /// This connection's session (one per device; see `GET /api/sessions`).
+        session_id: String,
         /// The session token: send it in a later `hello` to resume this identity. Any
         /// backend can verify it. Keep it secret.
         token: String,
@@ -100,6 +119,9 @@ pub enum ServerEvent {
         user_id: String,
         /// The user's display name.
         name: String,
+        /// The user's account handle (without `@`); absent for a guest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handle: Option<String>,
     },
     /// A user is no longer present in a room (their last connection left it or went
     /// away).

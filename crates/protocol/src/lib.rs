@@ -9,6 +9,7 @@
 //! The human-readable specification, with examples, is `docs/protocol.md`.
 //!
 //! # Layout
+//! - [`account`]: normalising and checking email addresses, handles and password lengths.
 //! - [`command`]: client → server commands.
 //! - [`event`]: server → client events and the payload types they carry.
 //! - [`error`]: the stable error codes and WebSocket close codes.
@@ -22,6 +23,7 @@
 //!   look-alike keys of a display name (UTS #39), [`skeleton::NameKey`] that compares
 //!   both, and [`skeleton::user_tag`], the short id tag clients show next to look-alikes.
 
+pub mod account;
 pub mod charclass;
 pub mod codec;
 pub mod command;

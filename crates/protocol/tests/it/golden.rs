@@ -38,6 +38,7 @@ fn sample_message(seq: u64) -> ChatMessage {
         id: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
         author_id: "u-1".into(),
         author: "ada".into(),
+        author_handle: Some("ada".into()),
         text: "hello, world".into(),
         ts: 1_763_800_000_123,
     }
@@ -46,7 +47,7 @@ fn sample_message(seq: u64) -> ChatMessage {
 fn sample_message_json(seq: u64) -> Value {
     json!({
         "room": "42", "seq": seq, "id": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
-        "author_id": "u-1", "author": "ada", "text": "hello, world", "ts": 1_763_800_000_123_i64
+        "author_id": "u-1", "author": "ada", "author_handle": "ada", "text": "hello, world", "ts": 1_763_800_000_123_i64
     })
 }
 
@@ -166,6 +167,10 @@ fn welcome() {
             version: 1,
             user_id: "u-1".into(),
             name: "ada".into(),
+            guest: false,
+            handle: Some("ada".into()),
+            email_verified: Some(true),
+            session_id: "s-1".into(),
             token: "tok".into(),
             rooms: vec!["42".into(), "lobby".into()],
             limits: Limits {
@@ -178,7 +183,8 @@ fn welcome() {
             },
         },
         json!({
-            "type": "welcome", "version": 1, "user_id": "u-1", "name": "ada", "token": "tok",
+            "type": "welcome", "version": 1, "user_id": "u-1", "name": "ada", "guest": false,
+            "handle": "ada", "email_verified": true, "session_id": "s-1", "token": "tok",
             "rooms": ["42", "lobby"],
             "limits": {
                 "max_text_chars": 4000, "max_name_chars": 32, "max_frame_bytes": 16384,
@@ -217,6 +223,7 @@ fn user_joined_and_left() {
             room: "42".into(),
             user_id: "u-2".into(),
             name: "bob".into(),
+            handle: None,
         },
         json!({"type": "user_joined", "room": "42", "user_id": "u-2", "name": "bob"}),
     );
@@ -270,9 +277,10 @@ fn presence() {
             members: vec![Member {
                 user_id: "u-1".into(),
                 name: "ada".into(),
+                handle: Some("ada".into()),
             }],
         },
-        json!({"type": "presence", "room": "42", "members": [{"user_id": "u-1", "name": "ada"}]}),
+        json!({"type": "presence", "room": "42", "members": [{"user_id": "u-1", "name": "ada", "handle": "ada"}]}),
     );
 }
 

@@ -86,20 +86,33 @@ fn message() -> impl Strategy<Value = ChatMessage> {
         small_string(),
         text(),
         any::<i64>(),
+        prop::option::of(small_string()),
     )
-        .prop_map(|(room, seq, id, author_id, author, text, ts)| ChatMessage {
-            room,
-            seq,
-            id,
-            author_id,
-            author,
-            text,
-            ts,
-        })
+        .prop_map(
+            |(room, seq, id, author_id, author, text, ts, author_handle)| ChatMessage {
+                room,
+                seq,
+                id,
+                author_id,
+                author,
+                author_handle,
+                text,
+                ts,
+            },
+        )
 }
 
 fn member() -> impl Strategy<Value = Member> {
-    (small_string(), small_string()).prop_map(|(user_id, name)| Member { user_id, name })
+    (
+        small_string(),
+        small_string(),
+        prop::option::of(small_string()),
+    )
+        .prop_map(|(user_id, name, handle)| Member {
+            user_id,
+            name,
+            handle,
+        })
 }
 
 fn event() -> impl Strategy<Value = ServerEvent> {
@@ -119,13 +132,18 @@ fn event() -> impl Strategy<Value = ServerEvent> {
             small_string(),
             small_string(),
             rooms(),
-            limits
+            limits,
+            prop::option::of(small_string()),
         )
-            .prop_map(|(version, user_id, name, token, rooms, limits)| {
+            .prop_map(|(version, user_id, name, token, rooms, limits, handle)| {
                 ServerEvent::Welcome {
                     version,
                     user_id,
                     name,
+                    guest: handle.is_none(),
+                    email_verified: handle.as_ref().map(|_| true),
+                    handle,
+                    session_id: "s".into(),
                     token,
                     rooms,
                     limits,
@@ -137,7 +155,8 @@ fn event() -> impl Strategy<Value = ServerEvent> {
         (small_string(), member()).prop_map(|(room, m)| ServerEvent::UserJoined {
             room,
             user_id: m.user_id,
-            name: m.name
+            name: m.name,
+            handle: m.handle,
         }),
         (small_string(), member()).prop_map(|(room, m)| ServerEvent::UserLeft {
             room,
