@@ -48,6 +48,7 @@ impl Client {
                 room,
                 user_id,
                 name,
+                ..
             } => {
                 if let Some(found) = self.rooms.get_mut(&room) {
                     let known = found.member_name(&user_id).is_some();
@@ -311,6 +312,7 @@ impl Client {
             id: post.id,
             author_id: identity.user_id.clone(),
             author: identity.name.clone(),
+            author_handle: None,
             text: post.text,
             ts,
         };

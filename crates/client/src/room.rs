@@ -109,6 +109,7 @@ impl Room {
             .map(|(user_id, name)| Member {
                 user_id: user_id.clone(),
                 name: name.clone(),
+                handle: None,
             })
             .collect();
         members.sort_by(|a, b| a.name.cmp(&b.name).then(a.user_id.cmp(&b.user_id)));

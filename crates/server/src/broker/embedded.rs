@@ -61,8 +61,8 @@ impl Broker for EmbeddedBroker {
         self.presence.remove(room, user_id, conn)
     }
 
-    async fn presence_rename(&self, user_id: &str, name: &str) {
-        self.presence.rename(user_id, name);
+    async fn presence_rename(&self, member: &Member) {
+        self.presence.rename(member);
     }
 
     async fn presence(&self, room: &str) -> Vec<Member> {

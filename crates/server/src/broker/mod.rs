@@ -141,8 +141,9 @@ pub trait Broker: Send + Sync + 'static {
     /// their current name) when this was their last connection there.
     async fn presence_remove(&self, room: &str, user_id: &str, conn: ConnId) -> Option<Member>;
 
-    /// Updates the user's name in every room they are present in.
-    async fn presence_rename(&self, user_id: &str, name: &str);
+    /// Updates the user's name (and handle: a guest that registered) in every room they
+    /// are present in.
+    async fn presence_rename(&self, member: &Member);
 
     /// The users present in the room, ordered by name (then id).
     async fn presence(&self, room: &str) -> Vec<Member>;

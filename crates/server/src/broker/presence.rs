@@ -14,6 +14,7 @@ use crate::hub::ConnId;
 #[derive(Debug)]
 struct Present {
     name: String,
+    handle: Option<String>,
     conns: HashSet<ConnId>,
 }
 
@@ -46,6 +47,7 @@ impl LocalPresence {
             .entry(member.user_id.clone())
             .or_insert_with(|| Present {
                 name: member.name.clone(),
+                handle: member.handle.clone(),
                 conns: HashSet::new(),
             });
         let first = present.conns.is_empty();
@@ -62,24 +64,26 @@ impl LocalPresence {
         if !present.conns.remove(&conn) || !present.conns.is_empty() {
             return None;
         }
-        let name = present.name.clone();
+        let member = Member {
+            user_id: user_id.to_owned(),
+            name: present.name.clone(),
+            handle: present.handle.clone(),
+        };
         users.remove(user_id);
         if users.is_empty() {
             rooms.remove(room);
         }
-        Some(Member {
-            user_id: user_id.to_owned(),
-            name,
-        })
+        Some(member)
     }
 
     /// Renames the user; returns the rooms they are present in here.
-    pub fn rename(&self, user_id: &str, name: &str) -> Vec<String> {
+    pub fn rename(&self, member: &Member) -> Vec<String> {
         let mut rooms = self.lock();
         let mut found = Vec::new();
         for (room, users) in rooms.iter_mut() {
-            if let Some(present) = users.get_mut(user_id) {
-                present.name = name.to_owned();
+            if let Some(present) = users.get_mut(&member.user_id) {
+                present.name = member.name.clone();
+                present.handle = member.handle.clone();
                 found.push(room.clone());
             }
         }
@@ -108,6 +112,7 @@ fn members_of(users: &BTreeMap<String, Present>) -> Vec<Member> {
         .map(|(user_id, present)| Member {
             user_id: user_id.clone(),
             name: present.name.clone(),
+            handle: present.handle.clone(),
         })
         .collect()
 }

@@ -8,9 +8,12 @@
 //! inside the transaction that inserts the message (G2), and the group committer
 //! ([`commit`]) acknowledges a post only after that transaction committed (G1).
 //!
+//! Accounts, sessions and mailed codes are records of [`accounts`].
+//!
 //! Beside it: [`retention`] deletes old messages (off by default), [`size`] exports the
 //! store's size and its alarm, [`files`] keeps the embedded store's files private.
 
+pub mod accounts;
 pub mod commit;
 pub mod files;
 pub mod postgres;
@@ -21,6 +24,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use tuitalk_protocol::{ChatMessage, Seq};
 
+use accounts::{CodePurpose, NewAccount, Profile, RegisterError, Role, SessionRecord};
 use retention::{PruneStep, RetentionRule, RoomCursor};
 
 /// An identity as stored.
@@ -30,6 +34,8 @@ pub struct User {
     pub user_id: String,
     /// The current display name.
     pub name: String,
+    /// The account's handle (lower case, without `@`); `None` for a guest.
+    pub handle: Option<String>,
 }
 
 /// A post to store. The author comes from the session, never from the client.
@@ -160,6 +166,116 @@ pub trait Store: Send + Sync + 'static {
     /// The store's size in bytes: SQLite's database (page count times page size) plus
     /// its WAL file; PostgreSQL's `pg_database_size(current_database())`.
     async fn size_bytes(&self) -> Result<u64, StoreError>;
+
+    /// The identity with its account fields, if any.
+    async fn profile(&self, user_id: &str) -> Result<Option<Profile>, StoreError>;
+
+    /// The account with this normalised email, or with this lower-case handle.
+    async fn profile_by_login(&self, email_or_handle: &str)
+    -> Result<Option<Profile>, StoreError>;
+
+    /// Accounts (not guests) ordered by handle, after `after` (a handle), at most `limit`.
+    async fn accounts(&self, after: Option<&str>, limit: u32) -> Result<Vec<Profile>, StoreError>;
+
+    /// The user id, password hash and disabled flag of the account with this normalised
+    /// email.
+    async fn credentials(&self, email: &str)
+    -> Result<Option<(String, String, bool)>, StoreError>;
+
+    /// The password hash of an account (`None`: no such user, or a guest).
+    async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Creates an account: a new user (`upgrade` = `None`, with a new id), or the guest
+    /// `upgrade` made an account in place (same id, rooms and messages). One transaction;
+    /// the unique email and handle decide races.
+    async fn register(
+        &self,
+        upgrade: Option<&str>,
+        account: &NewAccount,
+    ) -> Result<User, RegisterError>;
+
+    /// Replaces an account's password hash; whether the account exists.
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool, StoreError>;
+
+    /// Sets the role; whether the user exists.
+    async fn set_role(&self, user_id: &str, role: Role) -> Result<bool, StoreError>;
+
+    /// Disables (at `now`) or enables the user; whether the user exists.
+    async fn set_disabled(&self, user_id: &str, disabled: bool, now: i64)
+    -> Result<bool, StoreError>;
+
+    /// Marks the email verified at `now`; whether the user exists.
+    async fn set_email_verified(&self, user_id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Stores a new session.
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+
+    /// The session with this id (revoked or not) and its user's profile.
+    async fn session(&self, session_id: &str)
+    -> Result<Option<(SessionRecord, Profile)>, StoreError>;
+
+    /// Sets `last_seen_at = now` on these sessions (one statement).
+    async fn touch_sessions(&self, session_ids: &[String], now: i64) -> Result<(), StoreError>;
+
+    /// The user's sessions that are not revoked and end after `now` (absolute end),
+    /// newest first.
+    async fn sessions_of(&self, user_id: &str, now: i64)
+    -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Relabels one of the user's sessions that is not revoked; the session after.
+    async fn label_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        label: &str,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Revokes one of the user's sessions at `now`; whether it was live.
+    async fn revoke_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes all of the user's live sessions at `now`, except `keep`; how many.
+    async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        now: i64,
+    ) -> Result<u64, StoreError>;
+
+    /// The ids of sessions revoked at or after `since` (ms), at most `limit`.
+    async fn revoked_since(&self, since: i64, limit: u32) -> Result<Vec<String>, StoreError>;
+
+    /// Whether the user has any session row at all (revoked or not): a version 1 token
+    /// is exchanged only for an identity that has none.
+    async fn has_sessions(&self, user_id: &str) -> Result<bool, StoreError>;
+
+    /// Deletes sessions that ended (revoked, or past `expires_at`) before `before`, and
+    /// codes that expired before it; how many rows went.
+    async fn prune_sessions(&self, before: i64) -> Result<u64, StoreError>;
+
+    /// Stores a mailed code by its SHA-256 hash (hex).
+    async fn create_code(
+        &self,
+        code_hash: &str,
+        user_id: &str,
+        purpose: CodePurpose,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Uses up a code: when `code_hash` names an unused, unexpired code of `purpose`,
+    /// marks it used at `now` (one statement, so it works once even when two backends
+    /// race) and returns its user id.
+    async fn use_code(
+        &self,
+        code_hash: &str,
+        purpose: CodePurpose,
+        now: i64,
+    ) -> Result<Option<String>, StoreError>;
 
     /// Closes the store's connections (at shutdown).
     async fn close(&self);

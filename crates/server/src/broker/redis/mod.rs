@@ -356,6 +356,7 @@ impl RedisBroker {
                                 room: room.clone(),
                                 user_id,
                                 name: member.name.clone(),
+                                handle: member.handle.clone(),
                             };
                             self.send_remote(&back, Route::Room(&room));
                         }
@@ -457,16 +458,15 @@ impl Broker for RedisBroker {
             .await;
         match removed {
             Ok(None) => None,
-            Ok(Some(name)) if !name.is_empty() => Some(Member {
-                user_id: user_id.to_owned(),
-                name,
-            }),
+            Ok(Some(entry)) if !entry.is_empty() => {
+                Some(presence::member_of(user_id.to_owned(), &entry))
+            }
             Ok(Some(_)) | Err(_) => Some(local),
         }
     }
 
-    async fn presence_rename(&self, user_id: &str, name: &str) {
-        for room in self.local.rename(user_id, name) {
+    async fn presence_rename(&self, member: &Member) {
+        for room in self.local.rename(member) {
             let Some(redis) = self.link.connected() else {
                 break;
             };
@@ -475,7 +475,7 @@ impl Broker for RedisBroker {
             let _ = self
                 .link
                 .run(redis, |mut redis| async move {
-                    shared.rename(&mut redis, room, user_id, name).await
+                    shared.rename(&mut redis, room, member).await
                 })
                 .await;
         }

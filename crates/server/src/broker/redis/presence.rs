@@ -7,7 +7,8 @@
 //!   latest expiry of any backend holding the user there;
 //! - `tuitalk:{ROOM}:present:USER` — sorted set: backend id → expiry, one entry per
 //!   backend with a connection of the user in the room;
-//! - `tuitalk:{ROOM}:names` — hash: user id → display name.
+//! - `tuitalk:{ROOM}:names` — hash: user id → display name, followed for an account by
+//!   U+001F and its handle ([`entry_of`]; names never hold control characters).
 //!
 //! A user becomes present when the first backend adds them (the script sees no live
 //! backend entry), and leaves when the last live backend entry goes — either removed by
@@ -127,6 +128,28 @@ fn present_key(room: &str) -> String {
     format!("tuitalk:{{{room}}}:present")
 }
 
+/// The names hash's value for a member: the display name, and for an account U+001F
+/// and the handle.
+pub fn entry_of(member: &Member) -> String {
+    match &member.handle {
+        Some(handle) => format!("{}\u{1f}{handle}", member.name),
+        None => member.name.clone(),
+    }
+}
+
+/// The member a names hash value describes (see [`entry_of`]).
+pub fn member_of(user_id: String, entry: &str) -> Member {
+    let (name, handle) = match entry.split_once('\u{1f}') {
+        Some((name, handle)) => (name.to_owned(), Some(handle.to_owned())),
+        None => (entry.to_owned(), None),
+    };
+    Member {
+        user_id,
+        name,
+        handle,
+    }
+}
+
 fn names_key(room: &str) -> String {
     format!("tuitalk:{{{room}}}:names")
 }
@@ -202,7 +225,7 @@ impl SharedPresence {
             .key(user_key(room, &member.user_id))
             .arg(&member.user_id)
             .arg(&self.backend)
-            .arg(&member.name)
+            .arg(entry_of(member))
             .arg(self.expiry_ms)
             .invoke_async(conn)
             .await?;
@@ -246,7 +269,7 @@ impl SharedPresence {
             invocation
                 .key(user_key(room, &member.user_id))
                 .arg(&member.user_id)
-                .arg(&member.name);
+                .arg(entry_of(member));
         }
         invocation.invoke_async(conn).await
     }
@@ -276,8 +299,8 @@ impl SharedPresence {
                 .arg(&user_id)
                 .invoke_async(conn)
                 .await?;
-            if let Some(name) = name {
-                gone.push(Member { user_id, name });
+            if let Some(entry) = name {
+                gone.push(member_of(user_id, &entry));
             }
         }
         Ok(gone)
@@ -298,10 +321,7 @@ impl SharedPresence {
             .await?;
         let mut members: Vec<Member> = flat
             .chunks_exact(2)
-            .map(|pair| Member {
-                user_id: pair[0].clone(),
-                name: pair[1].clone(),
-            })
+            .map(|pair| member_of(pair[0].clone(), &pair[1]))
             .collect();
         sort_members(&mut members);
         Ok(members)
@@ -312,16 +332,15 @@ impl SharedPresence {
         &self,
         conn: &mut ClusterConnection,
         room: &str,
-        user_id: &str,
-        name: &str,
+        member: &Member,
     ) -> redis::RedisResult<()> {
         let _: i64 = self
             .scripts
             .rename
             .key(present_key(room))
             .key(names_key(room))
-            .arg(user_id)
-            .arg(name)
+            .arg(&member.user_id)
+            .arg(entry_of(member))
             .invoke_async(conn)
             .await?;
         Ok(())
