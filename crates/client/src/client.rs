@@ -47,8 +47,21 @@ pub struct Identity {
     pub user_id: String,
     /// The current display name.
     pub name: String,
+    /// The account's handle (without `@`); `None` for a guest.
+    pub handle: Option<String>,
+    /// For an account: whether its email address is verified.
+    pub email_verified: bool,
+    /// This device's session id.
+    pub session_id: String,
     /// The session token that resumes this identity in a later `hello`.
     pub token: String,
+}
+
+impl Identity {
+    /// Whether this identity is a guest (no account).
+    pub fn is_guest(&self) -> bool {
+        self.handle.is_none()
+    }
 }
 
 /// The limits a server announces, with the protocol's documented defaults until the

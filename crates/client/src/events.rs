@@ -21,6 +21,9 @@ impl Client {
             ServerEvent::Welcome {
                 user_id,
                 name,
+                handle,
+                email_verified,
+                session_id,
                 token,
                 rooms,
                 limits,
@@ -29,6 +32,9 @@ impl Client {
                 Identity {
                     user_id,
                     name,
+                    handle,
+                    email_verified: email_verified.unwrap_or(false),
+                    session_id,
                     token,
                 },
                 rooms,
@@ -48,11 +54,11 @@ impl Client {
                 room,
                 user_id,
                 name,
-                ..
+                handle,
             } => {
                 if let Some(found) = self.rooms.get_mut(&room) {
                     let known = found.member_name(&user_id).is_some();
-                    found.add_member(&user_id, &name);
+                    found.add_member(&user_id, &name, handle.as_deref());
                     if !known && !self.is_me(&user_id) {
                         actions.push(Action::Notice(Notice::presence(
                             Some(&room),
@@ -312,7 +318,7 @@ impl Client {
             id: post.id,
             author_id: identity.user_id.clone(),
             author: identity.name.clone(),
-            author_handle: None,
+            author_handle: identity.handle.clone(),
             text: post.text,
             ts,
         };

@@ -29,6 +29,8 @@ pub struct Room {
     joined: bool,
     unread: u32,
     members: BTreeMap<String, String>,
+    /// user id → account handle of present members that have one (guests have none).
+    handles: BTreeMap<String, String>,
     lookalikes: Lookalikes,
     max_messages: usize,
 }
@@ -45,6 +47,7 @@ impl Room {
             joined: false,
             unread: 0,
             members: BTreeMap::new(),
+            handles: BTreeMap::new(),
             lookalikes: Lookalikes::default(),
             max_messages: max_messages.max(1),
         }
@@ -109,7 +112,7 @@ impl Room {
             .map(|(user_id, name)| Member {
                 user_id: user_id.clone(),
                 name: name.clone(),
-                handle: None,
+                handle: self.handles.get(user_id).cloned(),
             })
             .collect();
         members.sort_by(|a, b| a.name.cmp(&b.name).then(a.user_id.cmp(&b.user_id)));
@@ -121,6 +124,11 @@ impl Room {
     /// looks like it ([`crate::lookalike`]). The result is not sanitised.
     pub fn label(&self, user_id: &str, name: &str) -> String {
         self.lookalikes.label(user_id, name)
+    }
+
+    /// The account handle of a present user (`None`: a guest, or not present).
+    pub fn member_handle(&self, user_id: &str) -> Option<&str> {
+        self.handles.get(user_id).map(String::as_str)
     }
 
     /// The current name of a present user.
@@ -194,6 +202,10 @@ impl Room {
     }
 
     pub(crate) fn set_members(&mut self, members: Vec<Member>) {
+        self.handles = members
+            .iter()
+            .filter_map(|m| Some((m.user_id.clone(), m.handle.clone()?)))
+            .collect();
         self.members = members.into_iter().map(|m| (m.user_id, m.name)).collect();
         self.lookalikes.clear();
         for (user_id, name) in &self.members {
@@ -201,13 +213,18 @@ impl Room {
         }
     }
 
-    pub(crate) fn add_member(&mut self, user_id: &str, name: &str) {
+    pub(crate) fn add_member(&mut self, user_id: &str, name: &str, handle: Option<&str>) {
         self.members.insert(user_id.to_owned(), name.to_owned());
+        match handle {
+            Some(handle) => self.handles.insert(user_id.to_owned(), handle.to_owned()),
+            None => self.handles.remove(user_id),
+        };
         self.lookalikes.set(user_id, name);
     }
 
     pub(crate) fn remove_member(&mut self, user_id: &str) {
         self.members.remove(user_id);
+        self.handles.remove(user_id);
         self.lookalikes.remove(user_id);
     }
 
@@ -241,6 +258,7 @@ mod tests {
             id: format!("p-{seq}"),
             author_id: "u".into(),
             author: "ada".into(),
+            author_handle: None,
             text: format!("text {seq}"),
             ts: 0,
         }
@@ -321,8 +339,8 @@ mod tests {
     #[test]
     fn members_sorted_by_name_and_renamed() {
         let mut room = Room::new("r", 10);
-        room.add_member("u2", "zed");
-        room.add_member("u1", "amy");
+        room.add_member("u2", "zed", None);
+        room.add_member("u1", "amy", Some("amy"));
         assert_eq!(room.members()[0].name, "amy");
         assert!(room.rename_member("u1", "zoe"));
         assert!(!room.rename_member("u9", "x"));
@@ -339,10 +357,12 @@ mod tests {
             Member {
                 user_id: "u-3f2a".into(),
                 name: "alice".into(),
+                handle: None,
             },
             Member {
                 user_id: "u-9c41".into(),
                 name: "bob".into(),
+                handle: None,
             },
         ]);
         assert_eq!(room.label("u-3f2a", "alice"), "alice");
@@ -351,7 +371,7 @@ mod tests {
         assert_eq!(room.label("u-9c41", "\u{410}lice"), "\u{410}lice#9c41");
         room.remove_member("u-9c41");
         assert_eq!(room.label("u-3f2a", "alice"), "alice");
-        room.add_member("u-0001", "ALICE");
+        room.add_member("u-0001", "ALICE", None);
         assert_eq!(room.label("u-3f2a", "alice"), "alice#3f2a");
     }
 }

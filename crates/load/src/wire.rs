@@ -201,6 +201,7 @@ mod tests {
     #[test]
     fn escaped_text_falls_back_to_the_protocol_decoder() {
         let event = ServerEvent::Message(ChatMessage {
+            author_handle: None,
             room: "r".to_owned(),
             seq: 3,
             id: "p".to_owned(),

@@ -371,6 +371,10 @@ mod tests {
 
     fn welcome() -> ServerEvent {
         ServerEvent::Welcome {
+            guest: true,
+            handle: None,
+            email_verified: None,
+            session_id: String::new(),
             version: 1,
             user_id: "u-me".into(),
             name: "ada".into(),
@@ -514,6 +518,9 @@ mod tests {
     #[test]
     fn a_resumed_identity_says_hello_with_its_token_and_rejoins_its_rooms() {
         let identity = Identity {
+            handle: None,
+            email_verified: false,
+            session_id: String::new(),
             user_id: "u-me".into(),
             name: "ada".into(),
             token: "kept".into(),

@@ -36,6 +36,9 @@ pub fn decode(stored: &str) -> Option<Identity> {
     let value: serde_json::Value = serde_json::from_str(stored).ok()?;
     let field = |name: &str| value.get(name)?.as_str().map(str::to_owned);
     let identity = Identity {
+        handle: None,
+        email_verified: false,
+        session_id: String::new(),
         user_id: field("user_id")?,
         name: field("name")?,
         token: field("token")?,
@@ -77,6 +80,9 @@ mod tests {
     #[test]
     fn identities_round_trip() {
         let identity = Identity {
+            handle: None,
+            email_verified: false,
+            session_id: String::new(),
             user_id: "u-1".to_owned(),
             name: "ada \"the\" first".to_owned(),
             token: "t.k".to_owned(),

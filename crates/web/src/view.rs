@@ -288,6 +288,7 @@ mod tests {
 
     fn message(seq: Seq, author_id: &str, author: &str, text: &str) -> ChatMessage {
         ChatMessage {
+            author_handle: None,
             room: "lobby".into(),
             seq,
             id: format!("p-{author_id}-{seq}"),
@@ -305,6 +306,10 @@ mod tests {
         model.frame(
             0,
             ServerEvent::Welcome {
+                guest: true,
+                handle: None,
+                email_verified: None,
+                session_id: String::new(),
                 version: 1,
                 user_id: "u-ada".into(),
                 name: "ada".into(),
@@ -363,6 +368,7 @@ mod tests {
         model.frame(
             2,
             ServerEvent::UserJoined {
+                handle: None,
                 room: "lobby".into(),
                 user_id: "u-cy".into(),
                 name: "cy".into(),
@@ -429,14 +435,17 @@ mod tests {
                 room: "lobby".into(),
                 members: vec![
                     Member {
+                        handle: None,
                         user_id: "u-ada".into(),
                         name: "ada".into(),
                     },
                     Member {
+                        handle: None,
                         user_id: "u-3f2a".into(),
                         name: "alice".into(),
                     },
                     Member {
+                        handle: None,
                         user_id: "u-9c41".into(),
                         name: "\u{410}lice".into(),
                     },
@@ -513,10 +522,12 @@ mod tests {
                 room: "42".into(),
                 members: vec![
                     Member {
+                        handle: None,
                         user_id: "u-ada".into(),
                         name: "ada".into(),
                     },
                     Member {
+                        handle: None,
                         user_id: "u-bob".into(),
                         name: "bob".into(),
                     },
@@ -566,6 +577,7 @@ mod tests {
         model.frame(
             1,
             ServerEvent::UserJoined {
+                handle: None,
                 room: "lobby".into(),
                 user_id: "u-bob".into(),
                 name: "bob".into(),

@@ -50,6 +50,9 @@ fn reconnect_says_hello_with_the_token() {
 fn a_kept_identity_is_resumed_by_the_first_hello() {
     let mut client = Client::new(Config::default(), 1);
     client.resume_identity(tuitalk_client::Identity {
+        handle: None,
+        email_verified: false,
+        session_id: String::new(),
         user_id: ME.into(),
         name: "ada".into(),
         token: "kept".into(),
@@ -71,6 +74,9 @@ fn a_kept_identity_is_resumed_by_the_first_hello() {
     }));
     // Once started, a second identity is ignored.
     client.resume_identity(tuitalk_client::Identity {
+        handle: None,
+        email_verified: false,
+        session_id: String::new(),
         user_id: "u-other".into(),
         name: "eve".into(),
         token: "other".into(),

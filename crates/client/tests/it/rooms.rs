@@ -181,6 +181,7 @@ fn members_follow_presence_joins_leaves_and_renames() {
         ServerEvent::Presence {
             room: "r".into(),
             members: vec![Member {
+                handle: None,
                 user_id: ME.into(),
                 name: "ada".into(),
             }],
@@ -189,6 +190,7 @@ fn members_follow_presence_joins_leaves_and_renames() {
     let joined_bob = client.frame(
         0,
         ServerEvent::UserJoined {
+            handle: None,
             room: "r".into(),
             user_id: "u-bob".into(),
             name: "bob".into(),
@@ -261,6 +263,7 @@ fn who_answers_with_a_notice_only_when_asked() {
     let presence = || ServerEvent::Presence {
         room: "r".into(),
         members: vec![Member {
+            handle: None,
             user_id: ME.into(),
             name: "ada".into(),
         }],

@@ -11,6 +11,10 @@ pub fn limits() -> tuitalk_protocol::event::Limits {
 
 pub fn welcome(rooms: &[&str]) -> ServerEvent {
     ServerEvent::Welcome {
+        guest: true,
+        handle: None,
+        email_verified: None,
+        session_id: String::new(),
         version: 1,
         user_id: ME.into(),
         name: "ada".into(),
@@ -22,6 +26,7 @@ pub fn welcome(rooms: &[&str]) -> ServerEvent {
 
 pub fn msg(room: &str, seq: Seq, author_id: &str, id: &str, text: &str) -> ChatMessage {
     ChatMessage {
+        author_handle: None,
         room: room.into(),
         seq,
         id: id.into(),

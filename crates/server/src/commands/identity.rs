@@ -100,6 +100,10 @@ impl Command for Hello {
         tracing::info!(name = %user.name, "hello");
         let state = peer.state().clone();
         let welcome = ServerEvent::Welcome {
+            guest: true,
+            handle: None,
+            email_verified: None,
+            session_id: String::new(),
             version: PROTOCOL_VERSION,
             user_id: user.user_id.clone(),
             name: user.name.clone(),

@@ -97,6 +97,7 @@ impl Command for Join {
         if !work.already {
             let state = peer.state().clone();
             let member = Member {
+                handle: None,
                 user_id: work.user.user_id,
                 name: work.user.name,
             };

@@ -78,6 +78,7 @@ struct MessageRow {
 impl MessageRow {
     fn into_message(self) -> Result<ChatMessage, StoreError> {
         Ok(ChatMessage {
+            author_handle: None,
             room: self.room,
             seq: to_seq(self.seq)?,
             id: self.post_id,
@@ -197,6 +198,7 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(User {
+            handle: None,
             user_id,
             name: name.to_owned(),
         })
@@ -209,6 +211,7 @@ impl Store for PgStore {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(name.map(|name| User {
+            handle: None,
             user_id: user_id.to_owned(),
             name,
         }))

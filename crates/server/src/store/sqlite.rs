@@ -55,6 +55,7 @@ struct MessageRow {
 impl MessageRow {
     fn into_message(self) -> Result<ChatMessage, StoreError> {
         Ok(ChatMessage {
+            author_handle: None,
             room: self.room,
             seq: to_seq(self.seq)?,
             id: self.post_id,
@@ -143,6 +144,7 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(User {
+            handle: None,
             user_id,
             name: name.to_owned(),
         })
@@ -154,6 +156,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await?;
         Ok(name.map(|name| User {
+            handle: None,
             user_id: user_id.to_owned(),
             name,
         }))
@@ -320,6 +323,7 @@ impl Store for SqliteStore {
             .await?;
             outcomes.push(Ok(Appended {
                 message: ChatMessage {
+                    author_handle: None,
                     room: post.room,
                     seq: to_seq(seq)?,
                     id: post.post_id,

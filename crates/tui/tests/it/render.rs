@@ -123,6 +123,7 @@ fn lookalike_names_are_marked_with_an_id_tag() {
         frame(
             &mut model,
             ServerEvent::UserJoined {
+                handle: None,
                 room: "42".into(),
                 user_id: user_id.into(),
                 name: name.into(),
@@ -149,6 +150,7 @@ fn notices_are_system_lines_not_dumps() {
     frame(
         &mut model,
         ServerEvent::UserJoined {
+            handle: None,
             room: "42".into(),
             user_id: "u-bob".into(),
             name: "bob".into(),
@@ -183,10 +185,12 @@ fn header_lists_who_is_present() {
             room: "42".into(),
             members: vec![
                 tuitalk_protocol::Member {
+                    handle: None,
                     user_id: ME.into(),
                     name: "ada".into(),
                 },
                 tuitalk_protocol::Member {
+                    handle: None,
                     user_id: "u-bob".into(),
                     name: "bob".into(),
                 },
@@ -254,6 +258,10 @@ fn after_a_server_reset_new_messages_show_below_old_system_lines() {
     frame(
         &mut model,
         ServerEvent::Welcome {
+            guest: true,
+            handle: None,
+            email_verified: None,
+            session_id: String::new(),
             version: 1,
             user_id: ME.into(),
             name: "ada".into(),

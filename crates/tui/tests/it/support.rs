@@ -28,6 +28,10 @@ pub fn connected_model() -> Model {
     net(
         &mut model,
         NetEvent::Frame(ServerEvent::Welcome {
+            guest: true,
+            handle: None,
+            email_verified: None,
+            session_id: String::new(),
             version: 1,
             user_id: ME.into(),
             name: "ada".into(),
@@ -85,6 +89,7 @@ pub fn sent(effects: &[Effect]) -> Vec<tuitalk_protocol::ClientCommand> {
 
 pub fn message(room: &str, seq: u64, author_id: &str, author: &str, text: &str) -> ServerEvent {
     ServerEvent::Message(ChatMessage {
+        author_handle: None,
         room: room.into(),
         seq,
         id: format!("id-{seq}"),

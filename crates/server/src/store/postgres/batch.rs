@@ -131,6 +131,7 @@ pub(super) async fn try_append(
             Plan::Done(if room == post.room && text == post.text {
                 to_seq(seq).map(|seq| Appended {
                     message: ChatMessage {
+                        author_handle: None,
                         room,
                         seq,
                         id: post.post_id.clone(),
@@ -258,6 +259,7 @@ pub(super) async fn try_append(
             Plan::Done(outcome) => outcome,
             Plan::New { offset, author, .. } => to_seq(offset).map(|seq| Appended {
                 message: ChatMessage {
+                    author_handle: None,
                     room: post.room.clone(),
                     seq,
                     id: post.post_id.clone(),
