@@ -13,6 +13,9 @@
 //!   flight, and the inputs (connection, frames, ticks, user intents) → [`model::Effect`]s.
 //! - [`view`]: the view model the page shows, computed from the [`model::Model`].
 //! - [`command`]: the composer's slash commands (`/room`, `/name`, …).
+//! - [`api`]: the REST calls of accounts and sessions, as requests and typed answers;
+//!   [`forms`]: the account forms' checks, and which field a server's refusal belongs
+//!   to; [`account`]: what the account menu shows (profile, sessions).
 //! - [`colour`]: stable author colours; [`clock`]: local `HH:MM` times;
 //!   [`address`]: the WebSocket URL derived from the page's location, and which servers
 //!   the page may use; [`saved`]: the session kept per server origin.
@@ -24,10 +27,13 @@
 //! - `net`: the WebSocket transport.
 //! - `start`: the wasm entry point wiring it all together.
 
+pub mod account;
 pub mod address;
+pub mod api;
 pub mod clock;
 pub mod colour;
 pub mod command;
+pub mod forms;
 pub mod model;
 pub mod saved;
 pub mod view;
