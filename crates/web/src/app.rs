@@ -5,29 +5,41 @@
 //! Redraws are batched: inputs mark the page dirty and one redraw runs after the
 //! current burst of events (a zero-delay timer), so a catch-up of hundreds of messages
 //! costs one redraw.
+//!
+//! The start screen (sign in, register, reset a password, continue as a guest) and the
+//! account menu are in [`auth`]; this part is the chat session and the identity kept
+//! in the browser.
+
+mod auth;
 
 use std::cell::RefCell;
 
 use tuitalk_client::Identity;
-use tuitalk_protocol::name::{validate_display_name, validate_room};
+use tuitalk_protocol::name::validate_room;
 use tuitalk_protocol::{decode_event, encode_command};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
+use web_sys::Storage;
 
+use crate::account::Menu;
 use crate::command::DEFAULT_FETCH;
 use crate::dom::{Ui, text};
+use crate::forms::{Form, check_guest_name};
 use crate::model::{Effect, Model};
 use crate::net::{Socket, SocketEvent};
 use crate::render::Renderer;
-use crate::saved::{self, LEGACY_KEYS, session_key};
+use crate::saved::{self, LEGACY_KEYS, Place, session_key};
 use crate::view::banner;
+
+pub use auth::{Tab, rename_submitted};
 
 /// Where the chosen display name is remembered (a convenience: it prefills the form).
 pub const NAME_KEY: &str = "tuitalk.name";
+/// Where the email of the last sign-in is remembered (prefills the sign-in form, and
+/// makes it the start screen's first panel).
+pub const EMAIL_KEY: &str = "tuitalk.email";
 /// Scrolling within this many pixels of the top loads older messages.
 const TOP_SLACK_PX: i32 = 64;
-/// Longest display name accepted before the server's `welcome` tells its own limit.
-const MAX_NAME_CHARS: usize = 32;
 
 thread_local! {
     static APP: RefCell<Option<App>> = const { RefCell::new(None) };
@@ -56,9 +68,12 @@ pub fn with_app(f: impl FnOnce(&mut App)) {
 pub struct App {
     ui: Ui,
     url: String,
-    /// Where this server's identity is kept for this tab (sessionStorage): a reload
-    /// resumes it, with its rooms, instead of asking for a name again. `None`: nowhere.
+    /// The key this server's identity is kept under (sessionStorage for a guest,
+    /// localStorage for an account, [`saved`]): a reload resumes it, with its rooms,
+    /// instead of asking again. `None`: nowhere.
     session_key: Option<String>,
+    /// Whether the server is the page's own, so its REST API (accounts) is reachable.
+    accounts: bool,
     seed: u64,
     model: Option<Model>,
     renderer: Renderer,
@@ -66,18 +81,30 @@ pub struct App {
     /// Sockets replaced while one of their own handlers ran; freed on the next tick.
     retired: Vec<Socket>,
     generation: u64,
-    /// The identity last written to sessionStorage.
+    /// The identity last written to the browser's storage.
     saved: Option<Identity>,
     render_pending: bool,
     render_callback: Closure<dyn FnMut()>,
+    /// The account menu's state.
+    menu: Menu,
+    /// What the account menu drew last.
+    menu_drawn: Option<crate::account::MenuView>,
+    /// Bumped when a session ends: answers to requests of the old one are dropped.
+    api_generation: u64,
+    /// Forms whose request is on its way (a second submit is ignored).
+    busy: Vec<Form>,
+    /// The start screen is shown over the chat for a guest creating its account.
+    upgrading: bool,
 }
 
 impl App {
-    /// A client for the page `ui` that will connect to `url`.
-    pub fn new(ui: Ui, url: String, seed: u64) -> Self {
+    /// A client for the page `ui` that will connect to `url`; `accounts`: whether that
+    /// is the page's own server (whose REST API the page may call).
+    pub fn new(ui: Ui, url: String, accounts: bool, seed: u64) -> Self {
         Self {
             ui,
             session_key: session_key(&url),
+            accounts,
             url,
             seed,
             model: None,
@@ -88,6 +115,11 @@ impl App {
             saved: None,
             render_pending: false,
             render_callback: Closure::new(|| with_app(App::render)),
+            menu: Menu::default(),
+            menu_drawn: None,
+            api_generation: 0,
+            busy: Vec::new(),
+            upgrading: false,
         }
     }
 
@@ -99,42 +131,37 @@ impl App {
     // ----- user intents -----
 
     /// At page load: removes the unscoped identity of older versions, then resumes the
-    /// identity this tab kept for this server (a reload), if any.
+    /// identity kept for this server (this tab's guest, or this browser's account), if
+    /// any; otherwise shows the start screen.
     pub fn resume_saved(&mut self) {
-        for storage in [
-            self.ui.window.session_storage(),
-            self.ui.window.local_storage(),
-        ] {
-            if let Ok(Some(storage)) = storage {
-                for key in LEGACY_KEYS {
-                    let _ = storage.remove_item(key);
-                }
+        for storage in [self.storage(Place::Tab), self.storage(Place::Browser)]
+            .into_iter()
+            .flatten()
+        {
+            for key in LEGACY_KEYS {
+                let _ = storage.remove_item(key);
             }
         }
-        let Ok(Some(storage)) = self.ui.window.session_storage() else {
-            return;
-        };
-        let Some(key) = &self.session_key else {
-            return;
-        };
-        let stored = storage.get_item(key).ok().flatten();
-        let Some(identity) = stored.as_deref().and_then(saved::decode) else {
-            return;
-        };
         if self.model.is_some() {
             return;
         }
+        let Some(identity) = self.load_identity() else {
+            self.show_start(None, None);
+            return;
+        };
+        if !self.accounts && !identity.is_guest() {
+            // Kept by an older page of this origin; without the REST API here it could
+            // not be signed out. Not expected, but never resumed blindly.
+            self.forget_identity();
+            self.show_start(None, None);
+            return;
+        }
         self.saved = Some(identity.clone());
-        self.ui.login.set_hidden(true);
-        self.ui.chat.set_hidden(false);
-        let mut model = Model::resumed(identity, self.seed);
-        let effects = model.start_resumed(self.ui.now_ms());
-        self.model = Some(model);
-        self.run(effects);
-        let _ = self.ui.composer_input.focus();
+        let model = Model::resumed(identity, self.seed);
+        self.begin(model, None);
     }
 
-    /// The name form was submitted: start the session.
+    /// The guest form was submitted: start the session as a new guest.
     pub fn login(&mut self) {
         if self.model.is_some() {
             return;
@@ -152,11 +179,8 @@ impl App {
         } else {
             room
         };
-        if validate_display_name(&name, MAX_NAME_CHARS).is_err() {
-            text(
-                &self.ui.login_error,
-                "Pick a name of 1 to 32 characters, without control characters.",
-            );
+        if let Err(error) = check_guest_name(&name) {
+            text(&self.ui.login_error, &error.message);
             return;
         }
         if validate_room(&room).is_err() {
@@ -166,17 +190,60 @@ impl App {
             );
             return;
         }
-        if let Ok(Some(storage)) = self.ui.window.local_storage() {
+        text(&self.ui.login_error, "");
+        if let Some(storage) = self.storage(Place::Browser) {
             let _ = storage.set_item(NAME_KEY, &name);
         }
+        let model = Model::new(Some(name), self.seed);
+        self.begin(model, Some(&room));
+    }
+
+    /// Shows the chat and starts `model`'s session (joining `room`, if given).
+    fn begin(&mut self, mut model: Model, room: Option<&str>) {
         self.ui.login.set_hidden(true);
         self.ui.chat.set_hidden(false);
         let now = self.ui.now_ms();
-        let mut model = Model::new(Some(name), self.seed);
-        let effects = model.start(now, &room);
+        let effects = match room {
+            Some(room) => model.start(now, room),
+            None => model.start_resumed(now),
+        };
         self.model = Some(model);
         self.run(effects);
         let _ = self.ui.composer_input.focus();
+    }
+
+    /// The session is over (signed out here or elsewhere, revoked, expired): forget it,
+    /// close the connection, clear the chat, and show the start screen with `notice`.
+    fn end_session(&mut self, notice: &str) {
+        let was_account = self
+            .model
+            .as_ref()
+            .and_then(|model| model.client.identity())
+            .is_some_and(|identity| !identity.is_guest());
+        self.forget_identity();
+        self.model = None;
+        self.retired.extend(self.socket.take());
+        self.generation += 1;
+        self.api_generation += 1;
+        self.busy.clear();
+        self.menu = Menu::default();
+        self.menu_drawn = None;
+        self.upgrading = false;
+        self.renderer = Renderer::default();
+        for list in [
+            &self.ui.log,
+            &self.ui.room_list,
+            &self.ui.member_list,
+            &self.ui.auth.session_list,
+        ] {
+            list.replace_children_with_node_0();
+        }
+        self.close_menu();
+        self.ui.banner.set_hidden(true);
+        self.ui.me.set_hidden(true);
+        self.ui.document.set_title("TuiTalk");
+        let tab = if was_account { Tab::SignIn } else { Tab::Guest };
+        self.show_start(Some(notice), Some(tab));
     }
 
     /// The composer was submitted: post or run a slash command.
@@ -220,10 +287,15 @@ impl App {
     pub fn rename_from_form(&mut self) {
         let name = self.ui.rename_input.value();
         self.ui.rename_input.set_value("");
+        self.close_menu();
+        self.update(|model, _| model.rename(&name));
+    }
+
+    /// Closes the account menu.
+    fn close_menu(&self) {
         if let Ok(details) = self.ui.me.clone().dyn_into::<web_sys::HtmlDetailsElement>() {
             details.set_open(false);
         }
-        self.update(|model, _| model.rename(&name));
     }
 
     /// The "load older messages" button.
@@ -257,15 +329,17 @@ impl App {
             .set_attribute("aria-expanded", if open { "true" } else { "false" });
     }
 
-    /// Escape closes the people panel and the rename form, back to the composer.
+    /// Escape closes the people panel and the account menu (or leaves the account
+    /// form a guest opened), back to the composer.
     pub fn escape(&mut self) {
         let _ = self.ui.chat.class_list().remove_1("people-open");
         let _ = self
             .ui
             .people_toggle
             .set_attribute("aria-expanded", "false");
-        if let Ok(details) = self.ui.me.clone().dyn_into::<web_sys::HtmlDetailsElement>() {
-            details.set_open(false);
+        self.close_menu();
+        if self.upgrading {
+            self.cancel_upgrade();
         }
         if !self.ui.chat.hidden() {
             let _ = self.ui.composer_input.focus();
@@ -331,23 +405,68 @@ impl App {
         };
         let view = model.view(self.ui.now_ms());
         self.renderer.render(&self.ui, &view);
+        self.render_menu();
     }
 
-    /// Keeps the identity (new, renamed, or a new guest after a refused token) in this
-    /// tab's sessionStorage, under this server's key.
-    fn save_identity(&mut self) {
-        let Some(identity) = self.model.as_ref().and_then(|m| m.client.identity()) else {
-            return;
-        };
+    /// The browser store of `place`, if the browser lets the page have it.
+    fn storage(&self, place: Place) -> Option<Storage> {
+        match place {
+            Place::Tab => self.ui.window.session_storage(),
+            Place::Browser => self.ui.window.local_storage(),
+        }
+        .ok()
+        .flatten()
+    }
+
+    /// The identity kept for this server: this tab's guest first, else this browser's
+    /// account.
+    fn load_identity(&self) -> Option<Identity> {
+        let key = self.session_key.as_ref()?;
+        [Place::Tab, Place::Browser].into_iter().find_map(|place| {
+            let stored = self.storage(place)?.get_item(key).ok().flatten()?;
+            saved::decode(&stored).filter(|identity| saved::place(identity) == place)
+        })
+    }
+
+    /// Keeps `identity` under this server's key where it belongs (an account for the
+    /// browser, a guest for the tab), and nowhere else.
+    fn keep_identity(&mut self, identity: &Identity) {
         if self.saved.as_ref() == Some(identity) {
             return;
         }
-        if let (Ok(Some(storage)), Some(key)) =
-            (self.ui.window.session_storage(), &self.session_key)
-        {
-            let _ = storage.set_item(key, &saved::encode(identity));
+        if let Some(key) = &self.session_key {
+            let place = saved::place(identity);
+            for other in [Place::Tab, Place::Browser] {
+                if let Some(storage) = self.storage(other) {
+                    let _ = if other == place {
+                        storage.set_item(key, &saved::encode(identity))
+                    } else {
+                        storage.remove_item(key)
+                    };
+                }
+            }
         }
         self.saved = Some(identity.clone());
+    }
+
+    /// Forgets this server's identity in both stores.
+    fn forget_identity(&mut self) {
+        if let Some(key) = &self.session_key {
+            for place in [Place::Tab, Place::Browser] {
+                if let Some(storage) = self.storage(place) {
+                    let _ = storage.remove_item(key);
+                }
+            }
+        }
+        self.saved = None;
+    }
+
+    /// Keeps the identity (new, renamed, verified, or a new guest) under this server's
+    /// key.
+    fn save_identity(&mut self) {
+        if let Some(identity) = self.model.as_ref().and_then(Model::kept_identity) {
+            self.keep_identity(&identity);
+        }
     }
 
     fn with_model(&mut self, f: impl FnOnce(&mut Model, u64) -> Vec<Effect>) -> Vec<Effect> {
@@ -375,6 +494,10 @@ impl App {
                     }
                 }
                 Effect::Close => self.retired.extend(self.socket.take()),
+                Effect::SignedOut(why) => {
+                    self.end_session(why.notice());
+                    return;
+                }
             }
         }
         self.schedule_render();

@@ -1,15 +1,158 @@
 //! The page's elements (`static/index.html` gives them their ids) and small DOM helpers.
 //! Every piece of text goes in with `textContent` ([`text`]); nothing is ever parsed as
-//! HTML.
+//! HTML. The start screen's and the account menu's forms are in [`Auth`].
 
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement, Window};
+
+/// An input with the line under it that says what is wrong with it.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub input: HtmlInputElement,
+    pub error: Element,
+}
+
+impl Input {
+    fn find(document: &Document, id: &str) -> Result<Self, String> {
+        Ok(Self {
+            input: by_id(document, id)?,
+            error: by_id(document, &format!("{id}-error"))?,
+        })
+    }
+
+    /// The value typed.
+    pub fn value(&self) -> String {
+        self.input.value()
+    }
+
+    /// Shows `message` under the input (and marks it invalid), or clears both.
+    pub fn show(&self, message: Option<&str>) {
+        text(&self.error, message.unwrap_or(""));
+        attr(&self.input, "aria-invalid", message.map(|_| "true"));
+    }
+}
+
+/// The start screen's panels and the account menu.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub title: Element,
+    pub notice: HtmlElement,
+    pub tabs: HtmlElement,
+    pub tab_signin: HtmlElement,
+    pub tab_register: HtmlElement,
+    pub tab_guest: HtmlElement,
+    pub guest_form: HtmlElement,
+    pub signin_form: HtmlElement,
+    pub signin_email: Input,
+    pub signin_password: Input,
+    pub signin_error: Element,
+    pub forgot: HtmlElement,
+    pub register_form: HtmlElement,
+    pub register_hint: Element,
+    pub register_email: Input,
+    pub register_handle: Input,
+    pub register_name: Input,
+    pub register_password: Input,
+    pub register_error: Element,
+    pub register_cancel: HtmlElement,
+    pub reset: HtmlElement,
+    pub reset_request_form: HtmlElement,
+    pub reset_email: Input,
+    pub reset_request_error: Element,
+    pub reset_sent: HtmlElement,
+    pub reset_confirm_form: HtmlElement,
+    pub reset_code: Input,
+    pub reset_password: Input,
+    pub reset_confirm_error: Element,
+    pub reset_have_code: HtmlElement,
+    pub reset_back: HtmlElement,
+    // The account menu.
+    pub me_handle: HtmlElement,
+    pub me_guest: HtmlElement,
+    pub me_unverified: HtmlElement,
+    pub account_email: HtmlElement,
+    pub account_status: Element,
+    pub verify_form: HtmlElement,
+    pub verify_code: Input,
+    pub verify_resend: HtmlElement,
+    pub guest_actions: HtmlElement,
+    pub upgrade: HtmlElement,
+    pub sessions: HtmlElement,
+    pub session_list: Element,
+    pub sessions_error: Element,
+    pub password_section: HtmlElement,
+    pub password_form: HtmlElement,
+    pub password_current: Input,
+    pub password_new: Input,
+    pub password_error: Element,
+    pub sign_out: HtmlElement,
+    pub sign_out_all: HtmlElement,
+}
+
+impl Auth {
+    fn find(d: &Document) -> Result<Self, String> {
+        Ok(Self {
+            title: by_id(d, "login-title")?,
+            notice: by_id(d, "start-notice")?,
+            tabs: by_id(d, "start-tabs")?,
+            tab_signin: by_id(d, "tab-signin")?,
+            tab_register: by_id(d, "tab-register")?,
+            tab_guest: by_id(d, "tab-guest")?,
+            guest_form: by_id(d, "login-form")?,
+            signin_form: by_id(d, "signin-form")?,
+            signin_email: Input::find(d, "signin-email")?,
+            signin_password: Input::find(d, "signin-password")?,
+            signin_error: by_id(d, "signin-error")?,
+            forgot: by_id(d, "forgot")?,
+            register_form: by_id(d, "register-form")?,
+            register_hint: by_id(d, "register-hint")?,
+            register_email: Input::find(d, "register-email")?,
+            register_handle: Input::find(d, "register-handle")?,
+            register_name: Input::find(d, "register-name")?,
+            register_password: Input::find(d, "register-password")?,
+            register_error: by_id(d, "register-error")?,
+            register_cancel: by_id(d, "register-cancel")?,
+            reset: by_id(d, "reset")?,
+            reset_request_form: by_id(d, "reset-request-form")?,
+            reset_email: Input::find(d, "reset-email")?,
+            reset_request_error: by_id(d, "reset-request-error")?,
+            reset_sent: by_id(d, "reset-sent")?,
+            reset_confirm_form: by_id(d, "reset-confirm-form")?,
+            reset_code: Input::find(d, "reset-code")?,
+            reset_password: Input::find(d, "reset-password")?,
+            reset_confirm_error: by_id(d, "reset-confirm-error")?,
+            reset_have_code: by_id(d, "reset-have-code")?,
+            reset_back: by_id(d, "reset-back")?,
+            me_handle: by_id(d, "me-handle")?,
+            me_guest: by_id(d, "me-guest")?,
+            me_unverified: by_id(d, "me-unverified")?,
+            account_email: by_id(d, "account-email")?,
+            account_status: by_id(d, "account-status")?,
+            verify_form: by_id(d, "verify-form")?,
+            verify_code: Input::find(d, "verify-code")?,
+            verify_resend: by_id(d, "verify-resend")?,
+            guest_actions: by_id(d, "guest-actions")?,
+            upgrade: by_id(d, "upgrade")?,
+            sessions: by_id(d, "sessions")?,
+            session_list: by_id(d, "session-list")?,
+            sessions_error: by_id(d, "sessions-error")?,
+            password_section: by_id(d, "password-section")?,
+            password_form: by_id(d, "password-form")?,
+            password_current: Input::find(d, "password-current")?,
+            password_new: Input::find(d, "password-new")?,
+            password_error: by_id(d, "password-error")?,
+            sign_out: by_id(d, "sign-out")?,
+            sign_out_all: by_id(d, "sign-out-all")?,
+        })
+    }
+}
 
 /// Handles to the page's elements.
 #[derive(Debug, Clone)]
 pub struct Ui {
     pub window: Window,
     pub document: Document,
+    pub auth: Auth,
     pub login: HtmlElement,
     pub login_form: Element,
     pub login_name: HtmlInputElement,
@@ -55,6 +198,7 @@ impl Ui {
         let document = window.document().ok_or("no document")?;
         let d = &document;
         Ok(Self {
+            auth: Auth::find(d)?,
             login: by_id(d, "login")?,
             login_form: by_id(d, "login-form")?,
             login_name: by_id(d, "login-name")?,
@@ -104,6 +248,16 @@ impl Ui {
         let element = self.element(tag, class);
         text(&element, content);
         element
+    }
+
+    /// The wall clock: milliseconds since the Unix epoch (for dates from the server).
+    pub fn epoch_ms(&self) -> i64 {
+        js_sys::Date::now() as i64
+    }
+
+    /// The browser's time zone offset now (minutes behind UTC).
+    pub fn zone_offset(&self) -> i32 {
+        js_sys::Date::new_0().get_timezone_offset() as i32
     }
 
     /// Milliseconds on the page's monotonic clock.

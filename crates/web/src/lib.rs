@@ -21,10 +21,11 @@
 //!   the page may use; [`saved`]: the session kept per server origin.
 //!
 //! Browser only (`wasm32`):
-//! - `app`: the running client (state, entry points of the event handlers).
+//! - `app`: the running client (state, entry points of the event handlers); its
+//!   `auth` part: the start screen and the account menu (forms, REST calls).
 //! - `dom`: the page's elements and small DOM helpers.
 //! - `render`: draws a [`view::View`] into the page (keyed, incremental).
-//! - `net`: the WebSocket transport.
+//! - `net`: the WebSocket transport; `http`: `fetch` for the REST calls.
 //! - `start`: the wasm entry point wiring it all together.
 
 pub mod account;
@@ -42,6 +43,8 @@ pub mod view;
 mod app;
 #[cfg(target_arch = "wasm32")]
 mod dom;
+#[cfg(target_arch = "wasm32")]
+mod http;
 #[cfg(target_arch = "wasm32")]
 mod net;
 #[cfg(target_arch = "wasm32")]

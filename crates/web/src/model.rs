@@ -1,13 +1,13 @@
 //! The web client's state: the client core plus what only the page needs (system
-//! lines per room, the history fetch in flight). Every input — the connection opening or
-//! closing, a server frame, a clock tick, something the user did — goes through here
-//! and comes out as [`Effect`]s for the transport; the page is then redrawn from
-//! [`crate::view::View`].
+//! lines per room, who each presence line is about, the history fetch in flight, the
+//! end of a session). Every input — the connection opening or closing, a server frame, a
+//! clock tick, something the user did — goes through here and comes out as [`Effect`]s
+//! for the transport; the page is then redrawn from [`crate::view::View`].
 
 use std::collections::BTreeMap;
 
-use tuitalk_client::{Action, Client, Config, Identity, Notice, NoticeKind};
-use tuitalk_protocol::{ClientCommand, Seq, ServerEvent};
+use tuitalk_client::{Action, Client, Config, ConnState, Identity, Notice, NoticeKind};
+use tuitalk_protocol::{ClientCommand, CloseCode, ErrorCode, Seq, ServerEvent};
 
 use crate::command::{self, Command, DEFAULT_FETCH, HELP};
 
@@ -25,6 +25,47 @@ pub enum Effect {
     Send(ClientCommand),
     /// Close the WebSocket normally.
     Close,
+    /// The session is over and its token must not be used again: forget it and go back
+    /// to the start screen, saying why.
+    SignedOut(SignedOut),
+}
+
+/// Why the server ended the session (docs/protocol.md, "Sessions and tokens").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedOut {
+    /// Close 4004 `session_revoked`: signed out on another device, "sign out
+    /// everywhere", a password change or reset, or an operator.
+    Revoked,
+    /// Close 4004 `session_expired`: unused or too old.
+    Expired,
+    /// `hello` refused with `invalid_token` (close 4001): the server does not know the
+    /// session (any more).
+    Refused,
+}
+
+impl SignedOut {
+    /// What the start screen says.
+    pub fn notice(self) -> &'static str {
+        match self {
+            Self::Revoked => {
+                "You were signed out: this session was ended (signed out on another \
+                 device, or the password was changed)."
+            }
+            Self::Expired => "You were signed out: the session expired.",
+            Self::Refused => "You were signed out: the server no longer knows this session.",
+        }
+    }
+}
+
+/// Who a presence line is about (someone joined, left or changed their name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// The user id.
+    pub user_id: String,
+    /// The name, marked `name#3f2a` when it looks like another present member's.
+    pub name: String,
+    /// The account's handle; `None` for a guest.
+    pub handle: Option<String>,
 }
 
 /// A line of the timeline that is not a message: someone joined, left or changed their
@@ -38,8 +79,19 @@ pub struct SystemLine {
     pub after_seq: Seq,
     /// What kind of line.
     pub kind: NoticeKind,
+    /// Whom the line is about: it is shown before the text (`Ada @ada` + `joined
+    /// #lobby`).
+    pub subject: Option<Subject>,
     /// The text (shown as text, never as HTML).
     pub text: String,
+}
+
+/// A presence change being applied: what the lines it makes say.
+#[derive(Debug, Clone)]
+enum Change {
+    Joined { user_id: String, name: String },
+    Left(Subject),
+    Renamed { old: Subject, name: String },
 }
 
 /// The history page being loaded for the user ("load older", scrolling to the top).
@@ -57,6 +109,12 @@ pub struct Model {
     system: BTreeMap<Option<String>, Vec<SystemLine>>,
     next_line: u64,
     fetch: Option<Fetch>,
+    /// The room to join when the first `welcome` lists none (a new account).
+    fallback_room: Option<String>,
+    /// The email was verified since the last `welcome` (`POST /api/email-verifications`).
+    verified: bool,
+    /// The server answered `hello` with `invalid_token`.
+    token_refused: bool,
 }
 
 /// The close code to give the client core: `None` for the codes a browser reports
@@ -82,7 +140,18 @@ impl Model {
             system: BTreeMap::new(),
             next_line: 0,
             fetch: None,
+            fallback_room: None,
+            verified: false,
+            token_refused: false,
         }
+    }
+
+    /// A model for an identity that just signed in or registered over REST: it says
+    /// `hello` with the new token, and joins `room` if the account is in no room yet.
+    pub fn signed_in(identity: Identity, seed: u64, room: &str) -> Self {
+        let mut model = Self::resumed(identity, seed);
+        model.fallback_room = Some(room.to_owned());
+        model
     }
 
     /// A model that resumes a kept identity (its rooms come back with the `welcome`).
@@ -116,22 +185,188 @@ impl Model {
     /// `reason`.
     pub fn disconnected(&mut self, now_ms: u64, code: u16, reason: &str) -> Vec<Effect> {
         self.fetch = None;
+        let refused = std::mem::take(&mut self.token_refused) || reason.contains("invalid_token");
+        let ended = match close_code(code) {
+            Some(CloseCode::SESSION_ENDED) if reason == "session_expired" => {
+                Some(SignedOut::Expired)
+            }
+            Some(CloseCode::SESSION_ENDED) => Some(SignedOut::Revoked),
+            Some(CloseCode::HELLO_FAILED) if refused && self.client.identity().is_some() => {
+                Some(SignedOut::Refused)
+            }
+            _ => None,
+        };
+        if let Some(ended) = ended {
+            // Not a lost connection: the session is over. Never resume with its token.
+            let actions = self.client.quit();
+            let mut effects = self.apply(actions);
+            effects.push(Effect::SignedOut(ended));
+            return effects;
+        }
         let actions = self.client.disconnected(now_ms, close_code(code), reason);
         self.apply(actions)
     }
 
+    /// Says `hello` again on a new connection with the same token, so the next
+    /// `welcome` tells what changed on the server (a guest that became an account
+    /// keeps its session and token). Rooms and the outbox stay; nothing was lost, so
+    /// no "disconnected" line is shown.
+    pub fn reconnect_quietly(&mut self, now_ms: u64) -> Vec<Effect> {
+        if !matches!(
+            self.client.state(),
+            ConnState::Connected | ConnState::Connecting
+        ) {
+            // Not connected: the next `hello` will do.
+            return Vec::new();
+        }
+        self.fetch = None;
+        let _lost = self
+            .client
+            .disconnected(now_ms, Some(CloseCode::SERVICE_RESTART), "");
+        let actions = self.client.reconnect_now(now_ms);
+        self.apply(actions)
+    }
+
+    /// The account's email was verified (the next `welcome` will say so too).
+    pub fn mark_verified(&mut self) {
+        self.verified = true;
+    }
+
+    /// Whether this is an account whose email address is not verified.
+    pub fn unverified(&self) -> bool {
+        self.client.identity().is_some_and(|identity| {
+            !identity.is_guest() && !identity.email_verified && !self.verified
+        })
+    }
+
+    /// The identity to keep in the browser (with what it learnt since the `welcome`).
+    pub fn kept_identity(&self) -> Option<Identity> {
+        let mut identity = self.client.identity()?.clone();
+        identity.email_verified |= self.verified && !identity.is_guest();
+        Some(identity)
+    }
+
     /// A server event arrived.
     pub fn frame(&mut self, now_ms: u64, event: ServerEvent) -> Vec<Effect> {
-        if let ServerEvent::Joined { room, head } = &event {
-            self.anchor_lines_on_join(room, *head);
+        match &event {
+            ServerEvent::Joined { room, head } => self.anchor_lines_on_join(room, *head),
+            ServerEvent::History { room, .. }
+                if self.fetch.as_ref().is_some_and(|fetch| &fetch.room == room) =>
+            {
+                self.fetch = None;
+            }
+            ServerEvent::Error {
+                code: ErrorCode::InvalidToken,
+                ..
+            } => self.token_refused = true,
+            ServerEvent::Welcome { .. } => self.verified = false,
+            _ => {}
         }
-        if let ServerEvent::History { room, .. } = &event
-            && self.fetch.as_ref().is_some_and(|fetch| &fetch.room == room)
+        let fallback = match &event {
+            ServerEvent::Welcome { rooms, .. } => {
+                self.fallback_room.take().filter(|_| rooms.is_empty())
+            }
+            _ => None,
+        };
+        let change = self.change(&event);
+        let mut actions = self.client.frame(now_ms, event);
+        if let Some(room) = fallback
+            && self.client.rooms().next().is_none()
         {
-            self.fetch = None;
+            actions.extend(self.client.join(&room));
         }
-        let actions = self.client.frame(now_ms, event);
-        self.apply(actions)
+        match change {
+            Some(change) => self.apply_change(actions, &change),
+            None => self.apply(actions),
+        }
+    }
+
+    /// Who a presence event is about, read before the client core applies it (a user
+    /// who left is no longer a member afterwards).
+    fn change(&self, event: &ServerEvent) -> Option<Change> {
+        let present = |user_id: &str| {
+            self.client
+                .rooms()
+                .find(|room| room.member_name(user_id).is_some())
+        };
+        match event {
+            ServerEvent::UserJoined { user_id, name, .. } => Some(Change::Joined {
+                user_id: user_id.clone(),
+                name: name.clone(),
+            }),
+            ServerEvent::UserLeft {
+                room,
+                user_id,
+                name,
+            } => {
+                let found = self.client.room(room);
+                Some(Change::Left(Subject {
+                    user_id: user_id.clone(),
+                    name: found.map_or_else(|| name.clone(), |r| r.label(user_id, name)),
+                    handle: found
+                        .and_then(|r| r.member_handle(user_id))
+                        .map(str::to_owned),
+                }))
+            }
+            ServerEvent::NameChanged {
+                user_id,
+                old_name,
+                name,
+                ..
+            } => {
+                let found = present(user_id);
+                Some(Change::Renamed {
+                    old: Subject {
+                        user_id: user_id.clone(),
+                        name: found
+                            .map_or_else(|| old_name.clone(), |r| r.label(user_id, old_name)),
+                        handle: found
+                            .and_then(|r| r.member_handle(user_id))
+                            .map(str::to_owned),
+                    },
+                    name: name.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Like [`Model::apply`], but the presence lines of `change` name their subject
+    /// (with handle or guest mark) in words of the page's own.
+    fn apply_change(&mut self, actions: Vec<Action>, change: &Change) -> Vec<Effect> {
+        let mut rest = Vec::with_capacity(actions.len());
+        for action in actions {
+            match action {
+                Action::Notice(notice) if notice.kind == NoticeKind::Presence => {
+                    let room = notice.room.clone().unwrap_or_default();
+                    let (subject, text) = match change {
+                        Change::Joined { user_id, name } => {
+                            let found = self.client.room(&room);
+                            let subject = Subject {
+                                user_id: user_id.clone(),
+                                name: found
+                                    .map_or_else(|| name.clone(), |r| r.label(user_id, name)),
+                                handle: found
+                                    .and_then(|r| r.member_handle(user_id))
+                                    .map(str::to_owned),
+                            };
+                            (subject, format!("joined #{room}"))
+                        }
+                        Change::Left(subject) => (subject.clone(), format!("left #{room}")),
+                        Change::Renamed { old, name } => {
+                            (old.clone(), format!("is now known as {name}"))
+                        }
+                    };
+                    let target = notice
+                        .room
+                        .filter(|room| self.client.room(room).is_some())
+                        .or_else(|| self.client.current_room().map(str::to_owned));
+                    self.push_line(target, NoticeKind::Presence, Some(subject), text);
+                }
+                other => rest.push(other),
+            }
+        }
+        self.apply(rest)
     }
 
     /// Time passes: reconnects when due, re-sends posts whose retry time came.
@@ -315,6 +550,16 @@ impl Model {
     }
 
     fn push_system(&mut self, room: Option<String>, kind: NoticeKind, text: String) {
+        self.push_line(room, kind, None, text);
+    }
+
+    fn push_line(
+        &mut self,
+        room: Option<String>,
+        kind: NoticeKind,
+        subject: Option<Subject>,
+        text: String,
+    ) {
         let after_seq = room
             .as_deref()
             .and_then(|room| self.client.room(room))
@@ -328,6 +573,7 @@ impl Model {
             id: self.next_line,
             after_seq,
             kind,
+            subject,
             text,
         });
         if lines.len() > MAX_SYSTEM_LINES {
@@ -581,5 +827,128 @@ mod tests {
             tuitalk_client::ConnState::Reconnecting { .. }
         ));
         assert_eq!(model.reconnect_now(101), [Effect::Connect]);
+    }
+
+    #[test]
+    fn a_session_ended_by_the_server_signs_out_and_is_not_resumed() {
+        for (code, reason, why) in [
+            (4004, "session_revoked", SignedOut::Revoked),
+            (4004, "session_expired", SignedOut::Expired),
+            (4004, "", SignedOut::Revoked),
+        ] {
+            let mut model = joined(0);
+            let effects = model.disconnected(10, code, reason);
+            assert_eq!(
+                effects.last(),
+                Some(&Effect::SignedOut(why)),
+                "{code} {reason}"
+            );
+            assert!(!effects.contains(&Effect::Connect));
+            assert!(
+                model.tick(1_000_000).is_empty(),
+                "no reconnect with the ended session's token"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_token_signs_out() {
+        let identity = Identity {
+            handle: Some("ada".into()),
+            email_verified: true,
+            session_id: "s".into(),
+            user_id: "u-me".into(),
+            name: "Ada".into(),
+            token: "revoked".into(),
+        };
+        let mut model = Model::resumed(identity, 3);
+        model.start_resumed(0);
+        model.connected(1);
+        model.frame(
+            2,
+            ServerEvent::Error {
+                code: ErrorCode::InvalidToken,
+                message: "unknown session".into(),
+                command: Some("hello".into()),
+                room: None,
+                id: None,
+                retry_after_ms: None,
+            },
+        );
+        let effects = model.disconnected(3, 4001, "invalid_token");
+        assert_eq!(effects.last(), Some(&Effect::SignedOut(SignedOut::Refused)));
+        assert!(
+            SignedOut::Refused
+                .notice()
+                .starts_with("You were signed out")
+        );
+        // Another refused hello (an unsupported version) is no sign-out.
+        let mut other = joined(0);
+        let effects = other.disconnected(3, 4001, "unsupported_version");
+        assert!(!effects.iter().any(|e| matches!(e, Effect::SignedOut(_))));
+    }
+
+    #[test]
+    fn a_new_account_joins_the_lobby_but_an_old_one_gets_its_rooms() {
+        let identity = Identity {
+            handle: Some("ada".into()),
+            email_verified: true,
+            session_id: "s".into(),
+            user_id: "u-me".into(),
+            name: "Ada".into(),
+            token: "fresh".into(),
+        };
+        let mut fresh = Model::signed_in(identity.clone(), 1, "lobby");
+        fresh.start_resumed(0);
+        fresh.connected(1);
+        let effects = fresh.frame(2, welcome());
+        assert!(effects.contains(&Effect::Send(ClientCommand::Join {
+            room: "lobby".into(),
+            since: None
+        })));
+        let mut old = Model::signed_in(identity, 1, "lobby");
+        old.start_resumed(0);
+        old.connected(1);
+        let mut welcome = welcome();
+        if let ServerEvent::Welcome { rooms, .. } = &mut welcome {
+            rooms.push("42".into());
+        }
+        let effects = old.frame(2, welcome);
+        let joins: Vec<&ClientCommand> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(join @ ClientCommand::Join { .. }) => Some(join),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            joins,
+            [&ClientCommand::Join {
+                room: "42".into(),
+                since: None
+            }]
+        );
+    }
+
+    #[test]
+    fn a_quiet_reconnect_says_hello_again_without_a_lost_line() {
+        let mut model = joined(4);
+        model.submit(5, "waiting");
+        let lines = model.system_lines(Some("lobby")).len();
+        assert_eq!(model.reconnect_quietly(6), [Effect::Connect]);
+        assert_eq!(model.system_lines(Some("lobby")).len(), lines, "no line");
+        assert!(matches!(
+            &model.connected(7)[..],
+            [Effect::Send(ClientCommand::Hello { token: Some(t), .. })] if t == "tok"
+        ));
+        let effects = model.frame(8, welcome());
+        assert!(effects.contains(&Effect::Send(ClientCommand::Join {
+            room: "lobby".into(),
+            since: Some(4)
+        })));
+        assert_eq!(model.client.outbox().len(), 1, "the post still waits");
+        // Offline: nothing to do now.
+        model.disconnected(9, 1000, "");
+        assert!(model.reconnect_quietly(10).is_empty());
     }
 }

@@ -9,6 +9,7 @@ use tuitalk_client::NoticeKind;
 use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlElement};
 
+use crate::account::user_label;
 use crate::clock::local_hh_mm;
 use crate::dom::{Ui, attr, text};
 use crate::view::{Banner, BannerState, Item, Older, Person, RoomEntry, View};
@@ -91,6 +92,11 @@ impl Renderer {
             Some(person) => {
                 text(&ui.me_name, &person.name);
                 ui.me_name.set_class_name(&person.colour);
+                attr(
+                    &ui.me,
+                    "title",
+                    Some(&user_label(&person.name, person.handle.as_deref())),
+                );
                 ui.me.set_hidden(false);
             }
             None => ui.me.set_hidden(true),
@@ -153,6 +159,7 @@ impl Renderer {
         for person in &view.members {
             let item = ui.element("li", "");
             let _ = item.append_child(&ui.text_element("span", &person.colour, &person.name));
+            let _ = item.append_child(&identity_mark(ui, person.handle.as_deref()));
             if person.me {
                 let _ = item.append_child(&ui.text_element("span", "you", "(you)"));
             }
@@ -308,6 +315,7 @@ fn item_node(ui: &Ui, item: &Item) -> Element {
             seq,
             author_id,
             author,
+            handle,
             colour,
             text: body,
             ts,
@@ -329,11 +337,12 @@ fn item_node(ui: &Ui, item: &Item) -> Element {
                 attr(&time, "title", long.as_string().as_deref());
             }
             let _ = node.append_child(&time);
-            let _ = node.append_child(&message_body(ui, author, colour, body));
+            let _ = node.append_child(&message_body(ui, author, handle.as_deref(), colour, body));
             node
         }
         Item::Pending {
             author,
+            handle,
             colour,
             text: body,
             retrying,
@@ -341,28 +350,58 @@ fn item_node(ui: &Ui, item: &Item) -> Element {
         } => {
             let node = ui.element("li", "msg mine pending");
             let _ = node.append_child(&ui.text_element("span", "time", "…"));
-            let content = message_body(ui, author, colour, body);
+            let content = message_body(ui, author, handle.as_deref(), colour, body);
             let mark = if *retrying { "retrying" } else { "pending" };
             let _ = content.append_child(&ui.text_element("span", "mark", mark));
             let _ = node.append_child(&content);
             node
         }
         Item::System {
-            kind, text: body, ..
+            kind,
+            subject,
+            text: body,
+            ..
         } => {
             let class = match kind {
                 NoticeKind::Info => "sys info",
                 NoticeKind::Presence => "sys presence",
                 NoticeKind::Error => "sys error",
             };
-            ui.text_element("li", class, body)
+            let Some(who) = subject else {
+                return ui.text_element("li", class, body);
+            };
+            // "Ada @ada joined #lobby": the subject styled, then the words.
+            let node = ui.element("li", class);
+            attr(&node, "data-user-id", Some(&who.user_id));
+            let _ = node.append_child(&ui.text_element(
+                "span",
+                &format!("subject {}", who.colour),
+                &who.name,
+            ));
+            let _ = node.append_child(&identity_mark(ui, who.handle.as_deref()));
+            let _ = node.append_child(&ui.document.create_text_node(&format!(" {body}")));
+            node
         }
     }
 }
 
-fn message_body(ui: &Ui, author: &str, colour: &str, body: &str) -> Element {
+/// After a name: `@handle` for an account, a "guest" badge for a guest (a space
+/// first, so the words stay apart for screen readers and copied text).
+fn identity_mark(ui: &Ui, handle: Option<&str>) -> web_sys::DocumentFragment {
+    let fragment = ui.document.create_document_fragment();
+    let _ = fragment.append_child(&ui.document.create_text_node(" "));
+    let mark = match handle {
+        Some(handle) => ui.text_element("span", "handle", &format!("@{handle}")),
+        None => ui.text_element("span", "guest-badge", "guest"),
+    };
+    let _ = fragment.append_child(&mark);
+    fragment
+}
+
+fn message_body(ui: &Ui, author: &str, handle: Option<&str>, colour: &str, body: &str) -> Element {
     let content = ui.element("div", "body");
     let _ = content.append_child(&ui.text_element("span", &format!("author {colour}"), author));
+    let _ = content.append_child(&identity_mark(ui, handle));
     let _ = content.append_child(&ui.text_element("span", "visually-hidden", ": "));
     let _ = content.append_child(&ui.text_element("span", "text", body));
     content

@@ -9,7 +9,8 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::{Event, EventTarget, KeyboardEvent};
 
 use crate::address::{SERVERS_META, choose_server, parse_servers};
-use crate::app::{App, NAME_KEY, install, with_app};
+use crate::api::accounts_reachable;
+use crate::app::{App, Tab, install, with_app};
 use crate::dom::{Ui, text};
 
 /// How often the clock ticks (reconnect countdown, post retries), in milliseconds.
@@ -54,16 +55,15 @@ pub fn start() {
         ui.notice.set_hidden(false);
     }
     let url = choice.url;
-    if let Ok(Some(storage)) = ui.window.local_storage()
-        && let Ok(Some(name)) = storage.get_item(NAME_KEY)
-        && ui.login_name.value().is_empty()
-    {
-        ui.login_name.set_value(&name);
-    }
+    let accounts = accounts_reachable(
+        &url,
+        &location.protocol().unwrap_or_default(),
+        &location.host().unwrap_or_default(),
+    );
     text(&ui.login_error, "");
     let seed = seed(&ui);
     wire(&ui);
-    install(App::new(ui, url, seed));
+    install(App::new(ui, url, accounts, seed));
     with_app(App::resume_saved);
 }
 
@@ -95,11 +95,61 @@ fn on_submit(form: &EventTarget, action: fn(&mut App)) {
     });
 }
 
-fn on_click(target: &EventTarget, action: fn(&mut App)) {
-    listen(target, "click", move |_| with_app(action));
+fn on_click(target: &EventTarget, action: impl Fn(&mut App) + 'static) {
+    listen(target, "click", move |_| with_app(&action));
+}
+
+/// The start screen's panels and the account menu.
+fn wire_auth(ui: &Ui) {
+    let auth = &ui.auth;
+    on_click(&auth.tab_signin, |app| app.select_tab(Tab::SignIn, true));
+    on_click(&auth.tab_register, |app| {
+        app.select_tab(Tab::Register, true)
+    });
+    on_click(&auth.tab_guest, |app| app.select_tab(Tab::Guest, true));
+    on_click(&auth.forgot, App::show_reset);
+    on_click(&auth.reset_back, |app| app.select_tab(Tab::SignIn, true));
+    on_click(&auth.reset_have_code, App::show_reset_confirm);
+    on_submit(&auth.signin_form, App::sign_in);
+    on_submit(&auth.register_form, App::register);
+    on_click(&auth.register_cancel, App::cancel_upgrade);
+    on_submit(&auth.reset_request_form, App::request_reset);
+    on_submit(&auth.reset_confirm_form, App::confirm_reset);
+    listen(&ui.me, "toggle", |_| with_app(App::menu_toggled));
+    on_submit(&auth.verify_form, App::verify);
+    on_click(&auth.verify_resend, App::resend_verification);
+    on_click(&auth.upgrade, App::open_upgrade);
+    on_submit(&auth.password_form, App::change_password);
+    on_click(&auth.sign_out, App::sign_out);
+    on_click(&auth.sign_out_all, App::sign_out_everywhere);
+    // The session list is redrawn: one handler for its buttons and one for its forms.
+    listen(&auth.session_list, "click", |event| {
+        let button = event
+            .target()
+            .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+            .and_then(|element| element.closest("button[data-action]").ok().flatten());
+        if let Some(button) = button
+            && let (Some(action), Some(id)) = (
+                button.get_attribute("data-action"),
+                button.get_attribute("data-id"),
+            )
+        {
+            with_app(|app| app.session_action(&action, &id));
+        }
+    });
+    listen(&auth.session_list, "submit", |event| {
+        event.prevent_default();
+        let form = event
+            .target()
+            .and_then(|target| target.dyn_into::<web_sys::Element>().ok());
+        if let Some((id, label, error)) = form.as_ref().and_then(crate::app::rename_submitted) {
+            with_app(|app| app.rename_session(&id, &label, &error));
+        }
+    });
 }
 
 fn wire(ui: &Ui) {
+    wire_auth(ui);
     on_submit(&ui.login_form, App::login);
     on_submit(&ui.composer, App::submit_composer);
     on_submit(&ui.join_form, App::join_from_form);

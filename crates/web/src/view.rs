@@ -15,6 +15,8 @@ pub struct View {
     pub banner: Option<Banner>,
     /// Who this session is, once welcomed.
     pub me: Option<Person>,
+    /// Whether this is an account whose email address is not verified yet.
+    pub unverified: bool,
     /// The rooms, in name order.
     pub rooms: Vec<RoomEntry>,
     /// The room shown, if any.
@@ -61,6 +63,9 @@ pub struct Person {
     /// The display name; in the member list, marked `name#3f2a` (a tag of the user id)
     /// when another present member's name looks like it (`Room::label`).
     pub name: String,
+    /// The account's handle (shown `@handle` after the name); `None`: a guest (shown
+    /// with a "guest" badge).
+    pub handle: Option<String>,
     /// The author colour class ([`author_class`]).
     pub colour: String,
     /// Whether it is this session's own identity.
@@ -101,6 +106,8 @@ pub enum Item {
         /// The author's display name when it was posted, marked `name#3f2a` when a
         /// present member other than the author has a look-alike name (`Room::label`).
         author: String,
+        /// The author's handle when it was posted; `None`: posted as a guest.
+        handle: Option<String>,
         /// The author colour class.
         colour: String,
         /// The text.
@@ -116,6 +123,8 @@ pub enum Item {
         id: u64,
         /// What kind of line.
         kind: NoticeKind,
+        /// Whom it is about (shown with handle or guest badge before the text).
+        subject: Option<Person>,
         /// The text.
         text: String,
     },
@@ -125,6 +134,8 @@ pub enum Item {
         id: String,
         /// This session's name.
         author: String,
+        /// This session's handle (`None`: a guest).
+        handle: Option<String>,
         /// This session's colour class.
         colour: String,
         /// The text.
@@ -185,6 +196,7 @@ impl Model {
         let me = client.identity().map(|identity| Person {
             user_id: identity.user_id.clone(),
             name: identity.name.clone(),
+            handle: identity.handle.clone(),
             colour: author_class(&identity.user_id),
             me: true,
         });
@@ -213,6 +225,7 @@ impl Model {
                         colour: author_class(&member.user_id),
                         me: member.user_id == my_id,
                         name: room.label(&member.user_id, &member.name),
+                        handle: member.handle,
                         user_id: member.user_id,
                     })
                     .collect()
@@ -221,6 +234,7 @@ impl Model {
         View {
             banner: banner(client.state(), now_ms, client.outbox().len()),
             timeline: self.timeline(current.as_deref(), me.as_ref()),
+            unverified: self.unverified(),
             me,
             rooms,
             room: current,
@@ -234,16 +248,23 @@ impl Model {
     /// Messages in sequence order with the system lines where they happened, then the
     /// pending posts.
     fn timeline(&self, room_name: Option<&str>, me: Option<&Person>) -> Vec<Item> {
+        let my_id = me.map_or("", |me| me.user_id.as_str());
         let system_item = |line: &SystemLine| Item::System {
             id: line.id,
             kind: line.kind,
+            subject: line.subject.as_ref().map(|subject| Person {
+                colour: author_class(&subject.user_id),
+                me: subject.user_id == my_id,
+                name: subject.name.clone(),
+                handle: subject.handle.clone(),
+                user_id: subject.user_id.clone(),
+            }),
             text: line.text.clone(),
         };
         let mut system: Vec<&SystemLine> = self.system_lines(room_name).iter().collect();
         system.sort_by_key(|line| line.after_seq);
         let mut system = system.into_iter().peekable();
         let mut items = Vec::new();
-        let my_id = me.map_or("", |me| me.user_id.as_str());
         let room = room_name.and_then(|name| self.client.room(name));
         let messages = room
             .into_iter()
@@ -256,6 +277,7 @@ impl Model {
                 seq: message.seq,
                 author_id: message.author_id.clone(),
                 author: room.label(&message.author_id, &message.author),
+                handle: message.author_handle.clone(),
                 colour: author_class(&message.author_id),
                 text: message.text.clone(),
                 ts: message.ts,
@@ -265,11 +287,13 @@ impl Model {
         items.extend(system.map(system_item));
         if let Some(room_name) = room_name {
             let author = me.map_or("me", |me| me.name.as_str());
+            let handle = me.and_then(|me| me.handle.clone());
             let colour = author_class(my_id);
             for post in self.client.outbox().in_room(room_name) {
                 items.push(Item::Pending {
                     id: post.id.clone(),
                     author: author.to_owned(),
+                    handle: handle.clone(),
                     colour: colour.clone(),
                     text: post.text.clone(),
                     retrying: matches!(post.state, PostState::Waiting { .. }),
@@ -595,8 +619,163 @@ mod tests {
         let view = model.view(3);
         assert!(view.timeline.iter().any(|item| matches!(
             item,
-            Item::System { kind: NoticeKind::Presence, text, .. } if text == "bob is now known as robert"
+            Item::System { kind: NoticeKind::Presence, subject: Some(who), text, .. }
+                if who.name == "bob" && who.handle.is_none() && text == "is now known as robert"
         )));
         assert!(view.members.iter().any(|p| p.name == "robert"));
+    }
+
+    /// The presence lines of the timeline: (name, handle, text).
+    fn presence_lines(view: &View) -> Vec<(String, Option<String>, String)> {
+        view.timeline
+            .iter()
+            .filter_map(|item| match item {
+                Item::System {
+                    kind: NoticeKind::Presence,
+                    subject: Some(who),
+                    text,
+                    ..
+                } => Some((who.name.clone(), who.handle.clone(), text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn accounts_show_their_handle_and_guests_are_marked() {
+        let mut model = welcomed();
+        let joined = |user_id: &str, name: &str, handle: Option<&str>| ServerEvent::UserJoined {
+            handle: handle.map(str::to_owned),
+            room: "lobby".into(),
+            user_id: user_id.into(),
+            name: name.into(),
+        };
+        model.frame(1, joined("u-bea", "Bea", Some("bea")));
+        model.frame(2, joined("u-gus", "gus", None));
+        let mut posted = message(1, "u-bea", "Bea", "hi from an account");
+        posted.author_handle = Some("bea".into());
+        model.frame(3, ServerEvent::Message(posted));
+        model.frame(
+            4,
+            ServerEvent::Message(message(2, "u-gus", "gus", "hi from a guest")),
+        );
+        model.frame(
+            5,
+            ServerEvent::NameChanged {
+                user_id: "u-bea".into(),
+                old_name: "Bea".into(),
+                name: "Beatrix".into(),
+                rooms: vec!["lobby".into()],
+            },
+        );
+        model.frame(
+            6,
+            ServerEvent::UserLeft {
+                room: "lobby".into(),
+                user_id: "u-bea".into(),
+                name: "Beatrix".into(),
+            },
+        );
+        let view = model.view(7);
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            presence_lines(&view),
+            [
+                ("Bea".into(), some("bea"), "joined #lobby".into()),
+                ("gus".into(), None, "joined #lobby".into()),
+                ("Bea".into(), some("bea"), "is now known as Beatrix".into()),
+                ("Beatrix".into(), some("bea"), "left #lobby".into()),
+            ]
+        );
+        let authors: Vec<(&str, Option<&str>)> = view
+            .timeline
+            .iter()
+            .filter_map(|item| match item {
+                Item::Message { author, handle, .. } => Some((author.as_str(), handle.as_deref())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(authors, [("Bea", Some("bea")), ("gus", None)]);
+        let members: Vec<(&str, Option<&str>)> = view
+            .members
+            .iter()
+            .map(|p| (p.name.as_str(), p.handle.as_deref()))
+            .collect();
+        assert_eq!(members, [("gus", None)], "Beatrix left");
+        let me = view.me.expect("welcomed");
+        assert_eq!((me.name.as_str(), me.handle), ("ada", None), "a guest");
+        assert!(!view.unverified, "guests have no email to verify");
+    }
+
+    #[test]
+    fn a_lookalike_joining_is_marked_in_its_line() {
+        let mut model = welcomed();
+        model.frame(
+            1,
+            ServerEvent::Presence {
+                room: "lobby".into(),
+                members: vec![Member {
+                    handle: None,
+                    user_id: "u-ada".into(),
+                    name: "ada".into(),
+                }],
+            },
+        );
+        model.frame(
+            1,
+            ServerEvent::UserJoined {
+                handle: None,
+                room: "lobby".into(),
+                user_id: "u-9c41".into(),
+                name: "\u{430}da".into(),
+            },
+        );
+        assert_eq!(
+            presence_lines(&model.view(2)),
+            [("\u{430}da#9c41".into(), None, "joined #lobby".into())]
+        );
+    }
+
+    #[test]
+    fn an_account_sees_its_handle_on_its_posts_and_whether_it_is_verified() {
+        let mut model = Model::new(None, 1);
+        model.start(0, "lobby");
+        model.connected(0);
+        model.frame(
+            0,
+            ServerEvent::Welcome {
+                guest: false,
+                handle: Some("ada".into()),
+                email_verified: Some(false),
+                session_id: "s-1".into(),
+                version: 1,
+                user_id: "u-ada".into(),
+                name: "Ada".into(),
+                token: "t".into(),
+                rooms: vec![],
+                limits: tuitalk_client::default_limits(),
+            },
+        );
+        model.frame(
+            0,
+            ServerEvent::Joined {
+                room: "lobby".into(),
+                head: 0,
+            },
+        );
+        model.submit(1, "pending with a handle");
+        let view = model.view(2);
+        assert_eq!(
+            view.me.as_ref().and_then(|me| me.handle.as_deref()),
+            Some("ada")
+        );
+        assert!(view.unverified);
+        assert!(view.timeline.iter().any(|item| matches!(
+            item,
+            Item::Pending { author, handle: Some(handle), .. } if author == "Ada" && handle == "ada"
+        )));
+        model.mark_verified();
+        assert!(!model.view(3).unverified);
+        assert!(model.kept_identity().expect("identity").email_verified);
     }
 }
