@@ -20,13 +20,15 @@
 //! - [`broker`]: the `Broker` trait, its in-process and Redis Cluster transports,
 //!   presence.
 //! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
-//! - [`auth`]: accounts, sessions, tokens (HMAC, keys by id), passwords (argon2id), the
+//! - [`admin`]: `tuitalk-server user …`, accounts from the operator's shell;
+//!   [`auth`]: accounts, sessions, tokens (HMAC, keys by id), passwords (argon2id), the
 //!   revocation check; [`mail`]: mail for resets and verification (SMTP).
 //! - [`health`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: the web client
 //!   at `/` and `/assets/`; [`origin`]: which browser pages may use `/ws` and `/api/`.
 //! - [`config`]: the typed configuration; [`state`]: the shared state; [`shutdown`]:
 //!   signals → cancellation; [`error`]: boundary error types.
 
+pub mod admin;
 pub mod auth;
 pub mod broker;
 pub mod commands;
@@ -94,7 +96,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Opens the configured store: PostgreSQL when `store.database_url` is set, else the
 /// embedded SQLite file. Either way the migrations are applied.
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
     let store: Arc<dyn Store> = match &config.store.database_url {
         Some(url) => {
             tracing::info!("store: PostgreSQL");
