@@ -51,6 +51,7 @@ impl Subscriptions {
                 room: room.to_owned(),
                 user_id: member.user_id,
                 name: member.name,
+                handle: member.handle,
             });
         }
     }

@@ -103,6 +103,10 @@ impl Command for Hello {
             version: PROTOCOL_VERSION,
             user_id: user.user_id.clone(),
             name: user.name.clone(),
+            guest: user.handle.is_none(),
+            handle: user.handle.clone(),
+            email_verified: None,
+            session_id: String::new(),
             token: state.tokens.sign(&user.user_id, now_ms()),
             rooms,
             limits: state.config.protocol_limits(),
@@ -170,7 +174,14 @@ impl Command for Rename {
             // The session's user is stored before its welcome: it cannot be missing.
             return Err(Refusal::internal());
         };
-        state.broker.presence_rename(&user_id, &name).await;
+        state
+            .broker
+            .presence_rename(&tuitalk_protocol::Member {
+                user_id: user_id.clone(),
+                name: name.clone(),
+                handle: None,
+            })
+            .await;
         tracing::info!(old_name, name = %name, "renamed");
         state.broker.publish(ServerEvent::NameChanged {
             user_id,

@@ -99,6 +99,7 @@ impl Command for Join {
             let member = Member {
                 user_id: work.user.user_id,
                 name: work.user.name,
+                handle: work.user.handle,
             };
             let announce = async move {
                 let rooms = &state.subscriptions;
