@@ -171,16 +171,14 @@ pub trait Store: Send + Sync + 'static {
     async fn profile(&self, user_id: &str) -> Result<Option<Profile>, StoreError>;
 
     /// The account with this normalised email, or with this lower-case handle.
-    async fn profile_by_login(&self, email_or_handle: &str)
-    -> Result<Option<Profile>, StoreError>;
+    async fn profile_by_login(&self, email_or_handle: &str) -> Result<Option<Profile>, StoreError>;
 
     /// Accounts (not guests) ordered by handle, after `after` (a handle), at most `limit`.
     async fn accounts(&self, after: Option<&str>, limit: u32) -> Result<Vec<Profile>, StoreError>;
 
     /// The user id, password hash and disabled flag of the account with this normalised
     /// email.
-    async fn credentials(&self, email: &str)
-    -> Result<Option<(String, String, bool)>, StoreError>;
+    async fn credentials(&self, email: &str) -> Result<Option<(String, String, bool)>, StoreError>;
 
     /// The password hash of an account (`None`: no such user, or a guest).
     async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError>;
@@ -201,8 +199,12 @@ pub trait Store: Send + Sync + 'static {
     async fn set_role(&self, user_id: &str, role: Role) -> Result<bool, StoreError>;
 
     /// Disables (at `now`) or enables the user; whether the user exists.
-    async fn set_disabled(&self, user_id: &str, disabled: bool, now: i64)
-    -> Result<bool, StoreError>;
+    async fn set_disabled(
+        &self,
+        user_id: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Marks the email verified at `now`; whether the user exists.
     async fn set_email_verified(&self, user_id: &str, now: i64) -> Result<bool, StoreError>;
@@ -211,16 +213,17 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
 
     /// The session with this id (revoked or not) and its user's profile.
-    async fn session(&self, session_id: &str)
-    -> Result<Option<(SessionRecord, Profile)>, StoreError>;
+    async fn session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<(SessionRecord, Profile)>, StoreError>;
 
     /// Sets `last_seen_at = now` on these sessions (one statement).
     async fn touch_sessions(&self, session_ids: &[String], now: i64) -> Result<(), StoreError>;
 
     /// The user's sessions that are not revoked and end after `now` (absolute end),
     /// newest first.
-    async fn sessions_of(&self, user_id: &str, now: i64)
-    -> Result<Vec<SessionRecord>, StoreError>;
+    async fn sessions_of(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError>;
 
     /// Relabels one of the user's sessions that is not revoked; the session after.
     async fn label_session(
