@@ -20,7 +20,7 @@ use crate::error::Refusal;
 /// `GET /api/rooms/{room}/messages` query.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HistoryQuery {
+pub(super) struct HistoryQuery {
     /// Only messages with `seq < before`; absent: the newest.
     before: Option<Seq>,
     /// Page size; absent: `limits.history_page_max`.
@@ -29,7 +29,7 @@ struct HistoryQuery {
 
 /// `GET /api/rooms/{room}/messages` answer (the WebSocket `history` event's fields).
 #[derive(Serialize)]
-struct HistoryPage {
+pub(super) struct HistoryPage {
     room: String,
     messages: Vec<ChatMessage>,
     has_more: bool,
@@ -61,14 +61,14 @@ pub(super) async fn history(
 /// `POST /api/rooms/{room}/messages` body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PostRequest {
+pub(super) struct PostRequest {
     id: String,
     text: String,
 }
 
 /// `POST /api/rooms/{room}/messages` answer (the WebSocket `ack` event's fields).
 #[derive(Serialize)]
-struct Posted {
+pub(super) struct Posted {
     room: String,
     id: String,
     seq: Seq,

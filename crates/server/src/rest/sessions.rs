@@ -26,7 +26,7 @@ use crate::store::accounts::SessionRecord;
 /// `POST /api/sessions` body: `{email, password}` to log in, `{name?}` for a guest.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SessionRequest {
+pub(super) struct SessionRequest {
     email: Option<String>,
     password: Option<String>,
     name: Option<String>,
@@ -35,7 +35,7 @@ struct SessionRequest {
 
 /// `POST /api/sessions` answer.
 #[derive(Serialize)]
-struct SessionCreated {
+pub(super) struct SessionCreated {
     user_id: String,
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -204,7 +204,7 @@ pub(super) async fn list(
 /// `PATCH /api/sessions/{id}` body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Relabel {
+pub(super) struct Relabel {
     label: String,
 }
 

@@ -45,48 +45,106 @@ fn user(env: &[(&str, String)], args: &[&str], stdin: &str) -> (bool, String, St
 async fn operator_story(env: Vec<(&'static str, String)>, tweak: impl FnOnce(&mut Config)) {
     let (ok, out, err) = user(
         &env,
-        &["create", "--email", "Root@Example.org", "--handle", "Root", "--name", "The Root", "--password-stdin"],
+        &[
+            "create",
+            "--email",
+            "Root@Example.org",
+            "--handle",
+            "Root",
+            "--name",
+            "The Root",
+            "--password-stdin",
+        ],
         &format!("{PASSWORD}\n"),
     );
     assert!(ok, "create: {out} {err}");
     assert!(out.contains("created @root (root@example.org)"), "{out}");
-    let (ok, _, err) = user(&env, &["create", "--email", "r2@example.org", "--handle", "root", "--password-stdin"], &format!("{PASSWORD}\n"));
+    let (ok, _, err) = user(
+        &env,
+        &[
+            "create",
+            "--email",
+            "r2@example.org",
+            "--handle",
+            "root",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
     assert!(!ok && err.contains("handle is taken"), "{err}");
-    let (ok, _, err) = user(&env, &["create", "--email", "weak@example.org", "--handle", "weak", "--password-stdin"], "password\n");
+    let (ok, _, err) = user(
+        &env,
+        &[
+            "create",
+            "--email",
+            "weak@example.org",
+            "--handle",
+            "weak",
+            "--password-stdin",
+        ],
+        "password\n",
+    );
     assert!(!ok && err.contains("too easy to guess"), "{err}");
     let (ok, out, _) = user(&env, &["promote", "@root"], "");
     assert!(ok && out.contains("@root is now admin"), "{out}");
     let (ok, out, _) = user(&env, &["list"], "");
     assert!(ok, "{out}");
-    let row = out.lines().find(|l| l.starts_with("@root")).unwrap_or_else(|| panic!("{out}"));
-    assert!(row.contains("root@example.org") && row.contains("admin") && row.contains("active"), "{row}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("@root"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains("root@example.org") && row.contains("admin") && row.contains("active"),
+        "{row}"
+    );
 
     let app = spawn_app(tweak).await;
     let login = login_raw(app.addr, "root@example.org", PASSWORD).await;
     assert_eq!(login.status, 201, "{login:?}");
     let session = login.json();
-    let me = request(app.addr, "GET", "/api/me", Some(&token(&session)), None).await.json();
-    assert_eq!((me["role"].as_str(), me["handle"].as_str()), (Some("admin"), Some("root")));
+    let me = request(app.addr, "GET", "/api/me", Some(&token(&session)), None)
+        .await
+        .json();
+    assert_eq!(
+        (me["role"].as_str(), me["handle"].as_str()),
+        (Some("admin"), Some("root"))
+    );
 
     // Disabling from the shell ends the live connection on the running server.
     let mut live = Client::connect(&app).await;
     live.hello(None, Some(&token(&session))).await;
     let (ok, out, err) = user(&env, &["disable", "root@example.org"], "");
-    assert!(ok && out.contains("disabled @root; 1 session(s) revoked"), "{out} {err}");
+    assert!(
+        ok && out.contains("disabled @root; 1 session(s) revoked"),
+        "{out} {err}"
+    );
     let (code, reason) = tokio::time::timeout(Duration::from_secs(5), live.expect_close())
         .await
         .expect("closed in time");
     assert_eq!((code, reason.as_str()), (4004, "session_revoked"));
-    login_raw(app.addr, "root@example.org", PASSWORD).await.assert_error(403, "account_disabled");
+    login_raw(app.addr, "root@example.org", PASSWORD)
+        .await
+        .assert_error(403, "account_disabled");
     let (ok, out, _) = user(&env, &["list"], "");
     assert!(ok && out.contains("disabled"), "{out}");
 
     let (ok, _, _) = user(&env, &["enable", "@root"], "");
     assert!(ok);
-    let (ok, out, _) = user(&env, &["reset-password", "@ROOT", "--password-stdin"], "an operator chose this one\n");
+    let (ok, out, _) = user(
+        &env,
+        &["reset-password", "@ROOT", "--password-stdin"],
+        "an operator chose this one\n",
+    );
     assert!(ok && out.contains("new password set for @root"), "{out}");
-    login_raw(app.addr, "root@example.org", PASSWORD).await.assert_error(401, "invalid_credentials");
-    assert_eq!(login_raw(app.addr, "root@example.org", "an operator chose this one").await.status, 201);
+    login_raw(app.addr, "root@example.org", PASSWORD)
+        .await
+        .assert_error(401, "invalid_credentials");
+    assert_eq!(
+        login_raw(app.addr, "root@example.org", "an operator chose this one")
+            .await
+            .status,
+        201
+    );
     let (ok, out, _) = user(&env, &["demote", "@root"], "");
     assert!(ok && out.contains("@root is now member"), "{out}");
     let (ok, _, err) = user(&env, &["promote", "@nobody"], "");

@@ -60,25 +60,45 @@ async fn an_account_logs_in_on_two_clients_and_chats_from_both() {
     assert_eq!(response.status, 201, "{response:?}");
     for client in [&mut phone, &mut bob] {
         let message = client.expect_message().await;
-        assert_eq!((message.text.as_str(), message.author_handle.as_deref()), ("from REST", Some("ada")));
+        assert_eq!(
+            (message.text.as_str(), message.author_handle.as_deref()),
+            ("from REST", Some("ada"))
+        );
     }
     // A guest's messages have no handle.
     bob.post_acked("r", "b1", "a guest speaks").await;
     assert_eq!(phone.expect_message().await.author_handle, None);
     // History keeps the handles.
-    let page = request(app.addr, "GET", "/api/rooms/r/messages", Some(&token(&laptop)), None).await;
+    let page = request(
+        app.addr,
+        "GET",
+        "/api/rooms/r/messages",
+        Some(&token(&laptop)),
+        None,
+    )
+    .await;
     let handles: Vec<_> = page.json()["messages"]
         .as_array()
         .expect("messages")
         .iter()
         .map(|m| m["author_handle"].as_str().map(str::to_owned))
         .collect();
-    assert_eq!(handles, [Some("ada".to_owned()), Some("ada".to_owned()), None]);
+    assert_eq!(
+        handles,
+        [Some("ada".to_owned()), Some("ada".to_owned()), None]
+    );
     // Presence shows the handle of the account and none for the guest.
     let members = bob.who("r").await;
-    let ada = members.iter().find(|m| m.user_id == user_id).expect("ada present");
+    let ada = members
+        .iter()
+        .find(|m| m.user_id == user_id)
+        .expect("ada present");
     assert_eq!(ada.handle.as_deref(), Some("ada"));
-    assert!(members.iter().any(|m| m.name == "bob" && m.handle.is_none()));
+    assert!(
+        members
+            .iter()
+            .any(|m| m.name == "bob" && m.handle.is_none())
+    );
     assert_eq!(sessions(app.addr, &token(&laptop)).await.len(), 2);
 }
 
@@ -90,14 +110,26 @@ async fn a_guest_upgrades_and_keeps_its_id_rooms_and_history() {
     guest.post_acked("lobby", "g1", "posted as a guest").await;
     let guest_token = guest.token.clone();
 
-    let response = register_raw(app.addr, Some(&guest_token), "W@Example.org ", "Wanderer", "Wanda", PASSWORD).await;
+    let response = register_raw(
+        app.addr,
+        Some(&guest_token),
+        "W@Example.org ",
+        "Wanderer",
+        "Wanda",
+        PASSWORD,
+    )
+    .await;
     assert_eq!(response.status, 201, "{response:?}");
     let body = response.json();
     assert_eq!(body["user_id"], guest.user_id.as_str());
     assert_eq!(body["handle"], "wanderer");
     assert_eq!(body["email"], "w@example.org");
     assert_eq!(body["name"], "Wanda");
-    assert_eq!(body["token"], guest_token.as_str(), "the guest's session goes on");
+    assert_eq!(
+        body["token"],
+        guest_token.as_str(),
+        "the guest's session goes on"
+    );
 
     // The old connection saw the rename; a new one is an account with the same rooms.
     let mut again = Client::connect(&app).await;
@@ -112,7 +144,15 @@ async fn a_guest_upgrades_and_keeps_its_id_rooms_and_history() {
     assert_eq!(logged.json()["user_id"], guest.user_id.as_str());
 
     // An account cannot register again with its token; a taken email or handle is refused.
-    let twice = register_raw(app.addr, Some(&guest_token), "x@example.org", "xavier", "X", PASSWORD).await;
+    let twice = register_raw(
+        app.addr,
+        Some(&guest_token),
+        "x@example.org",
+        "xavier",
+        "X",
+        PASSWORD,
+    )
+    .await;
     twice.assert_error(409, "already_registered");
     let email = register_raw(app.addr, None, "W@EXAMPLE.ORG", "other", "O", PASSWORD).await;
     email.assert_error(409, "email_taken");
@@ -126,18 +166,49 @@ async fn registration_refuses_bad_fields_with_stable_codes() {
     let cases = [
         ("not-an-email", "ada", "Ada", PASSWORD, "invalid_email"),
         ("ada@example.org", "9ada", "Ada", PASSWORD, "invalid_handle"),
-        ("ada@example.org", "admin", "Ada", PASSWORD, "invalid_handle"),
-        ("ada@example.org", "ada", "\u{200b}", PASSWORD, "invalid_name"),
+        (
+            "ada@example.org",
+            "admin",
+            "Ada",
+            PASSWORD,
+            "invalid_handle",
+        ),
+        (
+            "ada@example.org",
+            "ada",
+            "\u{200b}",
+            PASSWORD,
+            "invalid_name",
+        ),
         ("ada@example.org", "ada", "Ada", "short", "weak_password"),
-        ("ada@example.org", "ada", "Ada", "password123", "weak_password"),
-        ("ada@example.org", "ada", "Ada", "ada@example.org", "weak_password"),
+        (
+            "ada@example.org",
+            "ada",
+            "Ada",
+            "password123",
+            "weak_password",
+        ),
+        (
+            "ada@example.org",
+            "ada",
+            "Ada",
+            "ada@example.org",
+            "weak_password",
+        ),
     ];
     for (email, handle, name, password, code) in cases {
         register_raw(app.addr, None, email, handle, name, password)
             .await
             .assert_error(400, code);
     }
-    let unknown = request(app.addr, "POST", "/api/users", None, Some(br#"{"email":"a@b.co","password":"x","name":"a","handle":"abc","admin":true}"#)).await;
+    let unknown = request(
+        app.addr,
+        "POST",
+        "/api/users",
+        None,
+        Some(br#"{"email":"a@b.co","password":"x","name":"a","handle":"abc","admin":true}"#),
+    )
+    .await;
     unknown.assert_error(400, "invalid_command");
     // Nothing was stored: the email is still free.
     register(app.addr, "ada").await;
@@ -158,7 +229,7 @@ async fn login_does_not_tell_unknown_emails_from_wrong_passwords() {
 
     // The same work either way: an unknown email still costs a password hash check. Three
     // rounds each, medians compared; a fast path for unknown emails would be far below.
-    let mut times = |email: &'static str| {
+    let times = |email: &'static str| {
         let addr = app.addr;
         async move {
             let mut took = Vec::new();
@@ -177,7 +248,10 @@ async fn login_does_not_tell_unknown_emails_from_wrong_passwords() {
         unknown * 3 >= wrong && wrong * 3 >= unknown,
         "wrong password {wrong:?} vs unknown email {unknown:?}"
     );
-    assert!(unknown >= Duration::from_millis(1), "a hash was checked: {unknown:?}");
+    assert!(
+        unknown >= Duration::from_millis(1),
+        "a hash was checked: {unknown:?}"
+    );
 }
 
 #[tokio::test]
@@ -190,7 +264,9 @@ async fn logins_are_limited_per_address_and_per_account() {
     .await;
     register(app.addr, "ada").await;
     for _ in 0..3 {
-        login_raw(app.addr, "ada@example.org", "wrong wrong wrong").await.assert_error(401, "invalid_credentials");
+        login_raw(app.addr, "ada@example.org", "wrong wrong wrong")
+            .await
+            .assert_error(401, "invalid_credentials");
     }
     let limited = login_raw(app.addr, "ada@example.org", PASSWORD).await;
     limited.assert_error(429, "rate_limited");
@@ -203,12 +279,18 @@ async fn logins_are_limited_per_address_and_per_account() {
     .await;
     register(app.addr, "bob").await;
     for _ in 0..2 {
-        login_raw(app.addr, "bob@example.org", "wrong wrong wrong").await.assert_error(401, "invalid_credentials");
+        login_raw(app.addr, "bob@example.org", "wrong wrong wrong")
+            .await
+            .assert_error(401, "invalid_credentials");
     }
     // The account's budget is spent, the right password too is refused for now; an
     // unknown email has a budget of its own and tells nothing.
-    login_raw(app.addr, "BOB@example.org", PASSWORD).await.assert_error(429, "rate_limited");
-    login_raw(app.addr, "carol@example.org", PASSWORD).await.assert_error(401, "invalid_credentials");
+    login_raw(app.addr, "BOB@example.org", PASSWORD)
+        .await
+        .assert_error(429, "rate_limited");
+    login_raw(app.addr, "carol@example.org", PASSWORD)
+        .await
+        .assert_error(401, "invalid_credentials");
 }
 
 #[tokio::test]
@@ -219,32 +301,88 @@ async fn the_profile_renames_and_the_password_changes() {
     let me = request(app.addr, "GET", "/api/me", Some(&token(&ada)), None).await;
     assert_eq!(me.status, 200, "{me:?}");
     let me = me.json();
-    assert_eq!((me["handle"].as_str(), me["role"].as_str(), me["guest"].as_bool()), (Some("ada"), Some("member"), Some(false)));
+    assert_eq!(
+        (
+            me["handle"].as_str(),
+            me["role"].as_str(),
+            me["guest"].as_bool()
+        ),
+        (Some("ada"), Some("member"), Some(false))
+    );
 
     let body = json!({"name": "Ada L."}).to_string();
-    let renamed = request(app.addr, "PATCH", "/api/me", Some(&token(&ada)), Some(body.as_bytes())).await;
+    let renamed = request(
+        app.addr,
+        "PATCH",
+        "/api/me",
+        Some(&token(&ada)),
+        Some(body.as_bytes()),
+    )
+    .await;
     assert_eq!(renamed.status, 200, "{renamed:?}");
     assert_eq!(renamed.json()["name"], "Ada L.");
 
     let mut live = Client::connect(&app).await;
     live.hello(None, Some(&token(&other))).await;
-    let wrong = json!({"current_password": "nope nope nope", "new_password": "a brand new secret phrase"}).to_string();
-    request(app.addr, "POST", "/api/me/password", Some(&token(&ada)), Some(wrong.as_bytes()))
-        .await
-        .assert_error(401, "invalid_credentials");
-    let change = json!({"current_password": PASSWORD, "new_password": "a brand new secret phrase"}).to_string();
-    let changed = request(app.addr, "POST", "/api/me/password", Some(&token(&ada)), Some(change.as_bytes())).await;
+    let wrong =
+        json!({"current_password": "nope nope nope", "new_password": "a brand new secret phrase"})
+            .to_string();
+    request(
+        app.addr,
+        "POST",
+        "/api/me/password",
+        Some(&token(&ada)),
+        Some(wrong.as_bytes()),
+    )
+    .await
+    .assert_error(401, "invalid_credentials");
+    let change = json!({"current_password": PASSWORD, "new_password": "a brand new secret phrase"})
+        .to_string();
+    let changed = request(
+        app.addr,
+        "POST",
+        "/api/me/password",
+        Some(&token(&ada)),
+        Some(change.as_bytes()),
+    )
+    .await;
     assert_eq!(changed.status, 204, "{changed:?}");
     // The other session ended, and its connection was closed; this one goes on.
-    assert_eq!(live.expect_close().await, (4004, "session_revoked".to_owned()));
-    assert_eq!(request(app.addr, "GET", "/api/me", Some(&token(&other)), None).await.status, 401);
-    assert_eq!(request(app.addr, "GET", "/api/me", Some(&token(&ada)), None).await.status, 200);
-    login_raw(app.addr, "ada@example.org", PASSWORD).await.assert_error(401, "invalid_credentials");
-    assert_eq!(login_raw(app.addr, "ada@example.org", "a brand new secret phrase").await.status, 201);
+    assert_eq!(
+        live.expect_close().await,
+        (4004, "session_revoked".to_owned())
+    );
+    assert_eq!(
+        request(app.addr, "GET", "/api/me", Some(&token(&other)), None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        request(app.addr, "GET", "/api/me", Some(&token(&ada)), None)
+            .await
+            .status,
+        200
+    );
+    login_raw(app.addr, "ada@example.org", PASSWORD)
+        .await
+        .assert_error(401, "invalid_credentials");
+    assert_eq!(
+        login_raw(app.addr, "ada@example.org", "a brand new secret phrase")
+            .await
+            .status,
+        201
+    );
 
     // A guest has no password to change.
     let guest = crate::rest::new_session(app.addr, "g").await;
-    request(app.addr, "POST", "/api/me/password", Some(&token(&guest)), Some(change.as_bytes()))
-        .await
-        .assert_error(401, "invalid_credentials");
+    request(
+        app.addr,
+        "POST",
+        "/api/me/password",
+        Some(&token(&guest)),
+        Some(change.as_bytes()),
+    )
+    .await
+    .assert_error(401, "invalid_credentials");
 }

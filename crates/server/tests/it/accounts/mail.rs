@@ -27,7 +27,14 @@ impl SmtpServer {
     fn start() -> Option<Self> {
         let port = free_port(false);
         let spawned = Command::new("/usr/bin/python3")
-            .args(["-u", "-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args([
+                "-u",
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn();
@@ -125,54 +132,118 @@ async fn verification_and_password_reset_by_mail() {
     assert!(mail.contains("From: TuiTalk <chat@example.org>"), "{mail}");
     let code = code_in(&mail);
     let body = json!({"code": code.to_lowercase()}).to_string();
-    let verified = request(app.addr, "POST", "/api/email-verifications", None, Some(body.as_bytes())).await;
+    let verified = request(
+        app.addr,
+        "POST",
+        "/api/email-verifications",
+        None,
+        Some(body.as_bytes()),
+    )
+    .await;
     assert_eq!(verified.status, 204, "{verified:?}");
-    let me = request(app.addr, "GET", "/api/me", Some(&token(&ada)), None).await.json();
-    assert_eq!(me["email_verified"], true);
-    request(app.addr, "POST", "/api/email-verifications", None, Some(body.as_bytes()))
+    let me = request(app.addr, "GET", "/api/me", Some(&token(&ada)), None)
         .await
-        .assert_error(400, "invalid_code");
+        .json();
+    assert_eq!(me["email_verified"], true);
+    request(
+        app.addr,
+        "POST",
+        "/api/email-verifications",
+        None,
+        Some(body.as_bytes()),
+    )
+    .await
+    .assert_error(400, "invalid_code");
 
     // A reset for an unknown address answers the same and sends nothing.
     let unknown = json!({"email": "nobody@example.org"}).to_string();
-    let answer = request(app.addr, "POST", "/api/password-resets", None, Some(unknown.as_bytes())).await;
+    let answer = request(
+        app.addr,
+        "POST",
+        "/api/password-resets",
+        None,
+        Some(unknown.as_bytes()),
+    )
+    .await;
     assert_eq!(answer.status, 202, "{answer:?}");
     smtp.no_mail(Duration::from_millis(800));
 
     let mut live = Client::connect(&app).await;
     live.hello(None, Some(&token(&ada))).await;
     let known = json!({"email": "ADA@example.org"}).to_string();
-    let answer = request(app.addr, "POST", "/api/password-resets", None, Some(known.as_bytes())).await;
+    let answer = request(
+        app.addr,
+        "POST",
+        "/api/password-resets",
+        None,
+        Some(known.as_bytes()),
+    )
+    .await;
     assert_eq!(answer.status, 202, "{answer:?}");
     let mail = smtp.next_mail();
     assert!(mail.contains("reset"), "{mail}");
     let code = code_in(&mail);
 
     let wrong = json!({"code": "AAAAA-AAAAA-AAAAA-AAAAA-AAAAAA", "new_password": "a fresh and long passphrase"}).to_string();
-    request(app.addr, "POST", "/api/password-resets/confirm", None, Some(wrong.as_bytes()))
-        .await
-        .assert_error(400, "invalid_code");
+    request(
+        app.addr,
+        "POST",
+        "/api/password-resets/confirm",
+        None,
+        Some(wrong.as_bytes()),
+    )
+    .await
+    .assert_error(400, "invalid_code");
     let confirm = json!({"code": code, "new_password": "a fresh and long passphrase"}).to_string();
-    let done = request(app.addr, "POST", "/api/password-resets/confirm", None, Some(confirm.as_bytes())).await;
+    let done = request(
+        app.addr,
+        "POST",
+        "/api/password-resets/confirm",
+        None,
+        Some(confirm.as_bytes()),
+    )
+    .await;
     assert_eq!(done.status, 204, "{done:?}");
     // Every session ended, the live one too; the old password is gone, the new one works.
-    assert_eq!(live.expect_close().await, (4004, "session_revoked".to_owned()));
+    assert_eq!(
+        live.expect_close().await,
+        (4004, "session_revoked".to_owned())
+    );
     request(app.addr, "GET", "/api/me", Some(&token(&ada)), None)
         .await
         .assert_error(401, "invalid_token");
-    login_raw(app.addr, "ada@example.org", PASSWORD).await.assert_error(401, "invalid_credentials");
-    assert_eq!(login_raw(app.addr, "ada@example.org", "a fresh and long passphrase").await.status, 201);
-    // The code worked once.
-    request(app.addr, "POST", "/api/password-resets/confirm", None, Some(confirm.as_bytes()))
+    login_raw(app.addr, "ada@example.org", PASSWORD)
         .await
-        .assert_error(400, "invalid_code");
+        .assert_error(401, "invalid_credentials");
+    assert_eq!(
+        login_raw(app.addr, "ada@example.org", "a fresh and long passphrase")
+            .await
+            .status,
+        201
+    );
+    // The code worked once.
+    request(
+        app.addr,
+        "POST",
+        "/api/password-resets/confirm",
+        None,
+        Some(confirm.as_bytes()),
+    )
+    .await
+    .assert_error(400, "invalid_code");
 }
 
 #[tokio::test]
 async fn without_smtp_mail_endpoints_say_not_configured() {
     let app = spawn_app(|_| {}).await;
     let body = json!({"email": "ada@example.org"}).to_string();
-    request(app.addr, "POST", "/api/password-resets", None, Some(body.as_bytes()))
-        .await
-        .assert_error(501, "not_configured");
+    request(
+        app.addr,
+        "POST",
+        "/api/password-resets",
+        None,
+        Some(body.as_bytes()),
+    )
+    .await
+    .assert_error(501, "not_configured");
 }

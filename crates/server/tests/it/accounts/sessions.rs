@@ -25,7 +25,11 @@ async fn closed(client: &mut Client, since: Instant) -> (u16, String, Duration) 
         match client.recv_within(Duration::from_secs(10)).await {
             Received::Event(_) => continue,
             Received::Close(Some(frame)) => {
-                return (u16::from(frame.code), frame.reason.to_string(), since.elapsed());
+                return (
+                    u16::from(frame.code),
+                    frame.reason.to_string(),
+                    since.elapsed(),
+                );
             }
             other => panic!("expected a close, got {other:?}"),
         }
@@ -50,7 +54,14 @@ async fn sessions_are_listed_relabelled_and_revoked() {
     let id = first["session_id"].as_str().expect("id");
     let body = json!({"label": "laptop"}).to_string();
     let path = format!("/api/sessions/{id}");
-    let relabelled = request(app.addr, "PATCH", &path, Some(&token(&second)), Some(body.as_bytes())).await;
+    let relabelled = request(
+        app.addr,
+        "PATCH",
+        &path,
+        Some(&token(&second)),
+        Some(body.as_bytes()),
+    )
+    .await;
     assert_eq!(relabelled.status, 200, "{relabelled:?}");
     assert_eq!(relabelled.json()["label"], "laptop");
 
@@ -59,12 +70,24 @@ async fn sessions_are_listed_relabelled_and_revoked() {
     request(app.addr, "DELETE", &path, Some(&token(&bob)), None)
         .await
         .assert_error(404, "unknown_session");
-    request(app.addr, "PATCH", &path, Some(&token(&bob)), Some(body.as_bytes()))
-        .await
-        .assert_error(404, "unknown_session");
-    request(app.addr, "DELETE", "/api/sessions/not-a-session", Some(&token(&bob)), None)
-        .await
-        .assert_error(404, "unknown_session");
+    request(
+        app.addr,
+        "PATCH",
+        &path,
+        Some(&token(&bob)),
+        Some(body.as_bytes()),
+    )
+    .await
+    .assert_error(404, "unknown_session");
+    request(
+        app.addr,
+        "DELETE",
+        "/api/sessions/not-a-session",
+        Some(&token(&bob)),
+        None,
+    )
+    .await
+    .assert_error(404, "unknown_session");
 
     let mut live = Client::connect(&app).await;
     live.hello(None, Some(&token(&first))).await;
@@ -86,7 +109,9 @@ async fn sessions_are_listed_relabelled_and_revoked() {
             name: None,
         })
         .await;
-    again.expect_error(tuitalk_protocol::ErrorCode::InvalidToken).await;
+    again
+        .expect_error(tuitalk_protocol::ErrorCode::InvalidToken)
+        .await;
     assert_eq!(again.expect_close().await.0, 4001);
     assert_eq!(sessions(app.addr, &token(&second)).await.len(), 1);
     // Revoking it again: unknown.
@@ -111,7 +136,14 @@ async fn sign_out_everywhere(apps: &[&TestApp], revoker: &TestApp) {
     let mut guest = apps[0].guest("bystander").await;
     guest.join("r", None).await;
     let start = Instant::now();
-    let answer = request(revoker.addr, "DELETE", "/api/sessions", Some(&token(&ada)), None).await;
+    let answer = request(
+        revoker.addr,
+        "DELETE",
+        "/api/sessions",
+        Some(&token(&ada)),
+        None,
+    )
+    .await;
     assert_eq!(answer.status, 204, "{answer:?}");
     for client in &mut live {
         let (code, reason, took) = closed(client, start).await;
@@ -119,9 +151,15 @@ async fn sign_out_everywhere(apps: &[&TestApp], revoker: &TestApp) {
         assert!(took < BOUND, "closed after {took:?}");
         eprintln!("sign out everywhere: a connection closed after {took:?}");
     }
-    request(revoker.addr, "GET", "/api/sessions", Some(&token(&ada)), None)
-        .await
-        .assert_error(401, "invalid_token");
+    request(
+        revoker.addr,
+        "GET",
+        "/api/sessions",
+        Some(&token(&ada)),
+        None,
+    )
+    .await
+    .assert_error(401, "invalid_token");
     guest.post_acked("r", "g1", "still here").await;
 }
 
@@ -158,13 +196,26 @@ async fn sessions_expire_when_idle_and_at_their_absolute_end() {
     .await;
     let ada = register(app.addr, "ada").await;
     let listed = sessions(app.addr, &token(&ada)).await;
-    assert_eq!(listed[0]["expires_at"], 1_800_000_000_000_i64 + 4 * 3_600_000);
+    assert_eq!(
+        listed[0]["expires_at"],
+        1_800_000_000_000_i64 + 4 * 3_600_000
+    );
 
     // Idle: used after 50 minutes (fine, and marked in use), then unused for an hour.
     clock.advance(50 * 60_000);
-    assert_eq!(request(app.addr, "GET", "/api/me", Some(&token(&ada)), None).await.status, 200);
+    assert_eq!(
+        request(app.addr, "GET", "/api/me", Some(&token(&ada)), None)
+            .await
+            .status,
+        200
+    );
     clock.advance(59 * 60_000);
-    assert_eq!(request(app.addr, "GET", "/api/me", Some(&token(&ada)), None).await.status, 200);
+    assert_eq!(
+        request(app.addr, "GET", "/api/me", Some(&token(&ada)), None)
+            .await
+            .status,
+        200
+    );
     clock.advance(60 * 60_000 + 1);
     request(app.addr, "GET", "/api/me", Some(&token(&ada)), None)
         .await
@@ -179,7 +230,9 @@ async fn sessions_expire_when_idle_and_at_their_absolute_end() {
         // The revocation check marks live sessions in use (every minute of the clock).
         tokio::time::sleep(Duration::from_millis(1200)).await;
         assert_eq!(
-            request(app.addr, "GET", "/api/me", Some(&token(&fresh)), None).await.status,
+            request(app.addr, "GET", "/api/me", Some(&token(&fresh)), None)
+                .await
+                .status,
             200,
             "a live session does not go idle"
         );
@@ -206,11 +259,19 @@ async fn a_rotated_key_keeps_old_tokens_and_signs_new_ones() {
 
     let app = crate::helpers::spawn_app_in(dir.path(), |config| {
         config.auth.secret = Some(Secret::new(old_key));
-        config.auth.keys.insert("k2".into(), Secret::new("the new key, sixteen+"));
+        config
+            .auth
+            .keys
+            .insert("k2".into(), Secret::new("the new key, sixteen+"));
         config.auth.signing_key = "k2".into();
     })
     .await;
-    assert_eq!(request(app.addr, "GET", "/api/me", Some(&token(&ada)), None).await.status, 200);
+    assert_eq!(
+        request(app.addr, "GET", "/api/me", Some(&token(&ada)), None)
+            .await
+            .status,
+        200
+    );
     let fresh = login(app.addr, "ada").await;
     assert!(token(&fresh).starts_with("v2.k2."), "{}", token(&fresh));
     let mut client = Client::connect(&app).await;
@@ -225,7 +286,12 @@ async fn a_rotated_key_keeps_old_tokens_and_signs_new_ones() {
     request(app.addr, "GET", "/api/me", Some(&token(&fresh)), None)
         .await
         .assert_error(401, "invalid_token");
-    assert_eq!(request(app.addr, "GET", "/api/me", Some(&token(&ada)), None).await.status, 200);
+    assert_eq!(
+        request(app.addr, "GET", "/api/me", Some(&token(&ada)), None)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -240,25 +306,51 @@ async fn a_protocol_1_token_is_carried_over_once() {
     // The user now has a session (hello made one), so the old token is refused...
     let mut refused = Client::connect(&app).await;
     refused
-        .send(tuitalk_protocol::ClientCommand::Hello { version: 1, token: Some(legacy.clone()), name: None })
+        .send(tuitalk_protocol::ClientCommand::Hello {
+            version: 1,
+            token: Some(legacy.clone()),
+            name: None,
+        })
         .await;
-    refused.expect_error(tuitalk_protocol::ErrorCode::InvalidToken).await;
+    refused
+        .expect_error(tuitalk_protocol::ErrorCode::InvalidToken)
+        .await;
 
     // ...but an identity without sessions (made before this server) is carried over once.
     let store = tuitalk_server::store::sqlite::SqliteStore::open(&app.config.sqlite_path())
         .await
         .expect("store");
-    let before = tuitalk_server::store::Store::create_guest(&store, "ancient").await.expect("guest");
+    let before = tuitalk_server::store::Store::create_guest(&store, "ancient")
+        .await
+        .expect("guest");
     let legacy = Keyring::new(key.as_bytes().to_vec()).sign_legacy(&before.user_id, 42);
     let mut carried = Client::connect(&app).await;
     let welcome = carried.hello(None, Some(&legacy)).await;
-    let ServerEvent::Welcome { user_id, token: fresh, .. } = welcome else { unreachable!() };
+    let ServerEvent::Welcome {
+        user_id,
+        token: fresh,
+        ..
+    } = welcome
+    else {
+        unreachable!()
+    };
     assert_eq!(user_id, before.user_id);
     assert!(fresh.starts_with("v2."), "{fresh}");
     let mut twice = Client::connect(&app).await;
     twice
-        .send(tuitalk_protocol::ClientCommand::Hello { version: 1, token: Some(legacy), name: None })
+        .send(tuitalk_protocol::ClientCommand::Hello {
+            version: 1,
+            token: Some(legacy),
+            name: None,
+        })
         .await;
-    twice.expect_error(tuitalk_protocol::ErrorCode::InvalidToken).await;
-    assert_eq!(request(app.addr, "GET", "/api/me", Some(&fresh), None).await.status, 200);
+    twice
+        .expect_error(tuitalk_protocol::ErrorCode::InvalidToken)
+        .await;
+    assert_eq!(
+        request(app.addr, "GET", "/api/me", Some(&fresh), None)
+            .await
+            .status,
+        200
+    );
 }
