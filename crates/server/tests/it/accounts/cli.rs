@@ -48,17 +48,17 @@ async fn operator_story(env: Vec<(&'static str, String)>, tweak: impl FnOnce(&mu
         &[
             "create",
             "--email",
-            "Root@Example.org",
+            "Chief@Example.org",
             "--handle",
-            "Root",
+            "Chief",
             "--name",
-            "The Root",
+            "The Chief",
             "--password-stdin",
         ],
         &format!("{PASSWORD}\n"),
     );
     assert!(ok, "create: {out} {err}");
-    assert!(out.contains("created @root (root@example.org)"), "{out}");
+    assert!(out.contains("created @chief (chief@example.org)"), "{out}");
     let (ok, _, err) = user(
         &env,
         &[
@@ -66,7 +66,7 @@ async fn operator_story(env: Vec<(&'static str, String)>, tweak: impl FnOnce(&mu
             "--email",
             "r2@example.org",
             "--handle",
-            "root",
+            "chief",
             "--password-stdin",
         ],
         &format!("{PASSWORD}\n"),
@@ -85,21 +85,21 @@ async fn operator_story(env: Vec<(&'static str, String)>, tweak: impl FnOnce(&mu
         "password\n",
     );
     assert!(!ok && err.contains("too easy to guess"), "{err}");
-    let (ok, out, _) = user(&env, &["promote", "@root"], "");
-    assert!(ok && out.contains("@root is now admin"), "{out}");
+    let (ok, out, _) = user(&env, &["promote", "@chief"], "");
+    assert!(ok && out.contains("@chief is now admin"), "{out}");
     let (ok, out, _) = user(&env, &["list"], "");
     assert!(ok, "{out}");
     let row = out
         .lines()
-        .find(|l| l.starts_with("@root"))
+        .find(|l| l.starts_with("@chief"))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        row.contains("root@example.org") && row.contains("admin") && row.contains("active"),
+        row.contains("chief@example.org") && row.contains("admin") && row.contains("active"),
         "{row}"
     );
 
     let app = spawn_app(tweak).await;
-    let login = login_raw(app.addr, "root@example.org", PASSWORD).await;
+    let login = login_raw(app.addr, "chief@example.org", PASSWORD).await;
     assert_eq!(login.status, 201, "{login:?}");
     let session = login.json();
     let me = request(app.addr, "GET", "/api/me", Some(&token(&session)), None)
@@ -107,46 +107,46 @@ async fn operator_story(env: Vec<(&'static str, String)>, tweak: impl FnOnce(&mu
         .json();
     assert_eq!(
         (me["role"].as_str(), me["handle"].as_str()),
-        (Some("admin"), Some("root"))
+        (Some("admin"), Some("chief"))
     );
 
     // Disabling from the shell ends the live connection on the running server.
     let mut live = Client::connect(&app).await;
     live.hello(None, Some(&token(&session))).await;
-    let (ok, out, err) = user(&env, &["disable", "root@example.org"], "");
+    let (ok, out, err) = user(&env, &["disable", "chief@example.org"], "");
     assert!(
-        ok && out.contains("disabled @root; 1 session(s) revoked"),
+        ok && out.contains("disabled @chief; 1 session(s) revoked"),
         "{out} {err}"
     );
     let (code, reason) = tokio::time::timeout(Duration::from_secs(5), live.expect_close())
         .await
         .expect("closed in time");
     assert_eq!((code, reason.as_str()), (4004, "session_revoked"));
-    login_raw(app.addr, "root@example.org", PASSWORD)
+    login_raw(app.addr, "chief@example.org", PASSWORD)
         .await
         .assert_error(403, "account_disabled");
     let (ok, out, _) = user(&env, &["list"], "");
     assert!(ok && out.contains("disabled"), "{out}");
 
-    let (ok, _, _) = user(&env, &["enable", "@root"], "");
+    let (ok, _, _) = user(&env, &["enable", "@chief"], "");
     assert!(ok);
     let (ok, out, _) = user(
         &env,
-        &["reset-password", "@ROOT", "--password-stdin"],
+        &["reset-password", "@CHIEF", "--password-stdin"],
         "an operator chose this one\n",
     );
-    assert!(ok && out.contains("new password set for @root"), "{out}");
-    login_raw(app.addr, "root@example.org", PASSWORD)
+    assert!(ok && out.contains("new password set for @chief"), "{out}");
+    login_raw(app.addr, "chief@example.org", PASSWORD)
         .await
         .assert_error(401, "invalid_credentials");
     assert_eq!(
-        login_raw(app.addr, "root@example.org", "an operator chose this one")
+        login_raw(app.addr, "chief@example.org", "an operator chose this one")
             .await
             .status,
         201
     );
-    let (ok, out, _) = user(&env, &["demote", "@root"], "");
-    assert!(ok && out.contains("@root is now member"), "{out}");
+    let (ok, out, _) = user(&env, &["demote", "@chief"], "");
+    assert!(ok && out.contains("@chief is now member"), "{out}");
     let (ok, _, err) = user(&env, &["promote", "@nobody"], "");
     assert!(!ok && err.contains("no account @nobody"), "{err}");
 }

@@ -137,6 +137,7 @@ async fn a_guest_upgrades_and_keeps_its_id_rooms_and_history() {
     assert!(matches!(welcome, ServerEvent::Welcome { guest: false, .. }));
     assert_eq!(again.user_id, guest.user_id);
     assert_eq!(again.rooms, ["lobby"]);
+    again.join("lobby", None).await;
     assert_eq!(again.all_texts("lobby").await, ["posted as a guest"]);
     // Logging in with the new credentials reaches the same identity.
     let logged = login_raw(app.addr, "w@example.org", PASSWORD).await;

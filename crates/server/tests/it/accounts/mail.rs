@@ -79,16 +79,31 @@ impl SmtpServer {
         panic!("aiosmtpd does not listen on port {port}");
     }
 
+    /// The next mail within `wait`, if any. Polls, so the server under test keeps
+    /// running on the test's runtime meanwhile.
+    async fn mail_within(&self, wait: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Ok(mail) = self.mails.try_recv() {
+                return Some(mail);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The next mail, within 10 s.
-    fn next_mail(&self) -> String {
-        self.mails
-            .recv_timeout(Duration::from_secs(10))
+    async fn next_mail(&self) -> String {
+        self.mail_within(Duration::from_secs(10))
+            .await
             .expect("a mail arrives")
     }
 
     /// Asserts no mail arrives within `wait`.
-    fn no_mail(&self, wait: Duration) {
-        if let Ok(mail) = self.mails.recv_timeout(wait) {
+    async fn no_mail(&self, wait: Duration) {
+        if let Some(mail) = self.mail_within(wait).await {
             panic!("unexpected mail: {mail}");
         }
     }
@@ -127,7 +142,7 @@ async fn verification_and_password_reset_by_mail() {
     // Registration mails a verification code; the account is unverified until it is used.
     let ada = register(app.addr, "ada").await;
     assert_eq!(ada["email_verified"], false);
-    let mail = smtp.next_mail();
+    let mail = smtp.next_mail().await;
     assert!(mail.contains("To: ada <ada@example.org>"), "{mail}");
     assert!(mail.contains("From: TuiTalk <chat@example.org>"), "{mail}");
     let code = code_in(&mail);
@@ -166,7 +181,7 @@ async fn verification_and_password_reset_by_mail() {
     )
     .await;
     assert_eq!(answer.status, 202, "{answer:?}");
-    smtp.no_mail(Duration::from_millis(800));
+    smtp.no_mail(Duration::from_millis(800)).await;
 
     let mut live = Client::connect(&app).await;
     live.hello(None, Some(&token(&ada))).await;
@@ -180,7 +195,7 @@ async fn verification_and_password_reset_by_mail() {
     )
     .await;
     assert_eq!(answer.status, 202, "{answer:?}");
-    let mail = smtp.next_mail();
+    let mail = smtp.next_mail().await;
     assert!(mail.contains("reset"), "{mail}");
     let code = code_in(&mail);
 
