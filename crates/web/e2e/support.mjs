@@ -139,6 +139,34 @@ export class Server {
     return values;
   }
 
+  /** A new account over REST (no Origin: as a bot would): the answer of POST /api/users. */
+  async register({ email, handle, name, password }) {
+    const answer = await fetch(`${this.base}/api/users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, handle, name, password }),
+    });
+    if (answer.status !== 201) throw new Error(`POST /api/users: ${answer.status} ${await answer.text()}`);
+    return answer.json();
+  }
+
+  /** Revokes every session of the token's identity (DELETE /api/sessions). */
+  async revokeAll(token) {
+    const answer = await fetch(`${this.base}/api/sessions`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (answer.status !== 204) throw new Error(`DELETE /api/sessions: ${answer.status}`);
+  }
+
+  /** An identity's live sessions (GET /api/sessions). */
+  async sessions(token) {
+    const answer = await fetch(`${this.base}/api/sessions`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return { status: answer.status, body: await answer.json() };
+  }
+
   /** A guest identity over REST: its token. */
   async session(name) {
     const answer = await fetch(`${this.base}/api/sessions`, {
@@ -204,8 +232,12 @@ export async function newPage(browser, viewport = { width: 1200, height: 760 }) 
   page.errors = [];
   page.on('pageerror', (error) => page.errors.push(String(error)));
   page.on('console', (message) => {
-    // A refused WebSocket connection while a server is down is expected.
-    if (message.type() === 'error' && !/WebSocket connection|ERR_CONNECTION_REFUSED/.test(message.text())) {
+    // A refused WebSocket connection while a server is down is expected, and so is a
+    // refused REST call (a taken handle, a wrong password): the browser logs those.
+    const refusedApiCall = /status of [45]\d\d/.test(message.text())
+      && new URL(message.location().url || 'about:blank', 'http://x').pathname.startsWith('/api/');
+    if (message.type() === 'error' && !refusedApiCall
+      && !/WebSocket connection|ERR_CONNECTION_REFUSED/.test(message.text())) {
       page.errors.push(message.text());
     }
   });
@@ -226,18 +258,44 @@ export async function openChat(browser, server, name, room = 'lobby', viewport) 
   return page;
 }
 
+/** Opens the start screen of `server` in a page of its own and signs in with `email` and
+ *  `password` through the form; returns once the server welcomed the session. */
+export async function signIn(browser, server, email, password, name) {
+  const page = await newPage(browser);
+  await page.goto(`${server.base}/`);
+  await page.locator('#tab-signin').click();
+  await page.locator('#signin-email').fill(email);
+  await page.locator('#signin-password').fill(password);
+  await page.locator('#signin-password').press('Enter');
+  await page.locator('#me-name').filter({ hasText: name }).waitFor();
+  await page.locator('#banner').waitFor({ state: 'hidden' });
+  return page;
+}
+
+/** Opens the account menu (the button with the own name in the header). */
+export async function openMenu(page) {
+  if (!(await page.locator('#me').evaluate((details) => details.open))) {
+    await page.locator('#me > summary').click();
+  }
+  await page.locator('#account').waitFor({ state: 'visible' });
+}
+
 /** Types `text` into the composer and presses Enter. */
 export async function send(page, text) {
   await page.locator('#composer-input').fill(text);
   await page.locator('#composer-input').press('Enter');
 }
 
-/** The stored messages shown in the timeline: [{seq, author, text, time, colour}]. */
+/** The stored messages shown in the timeline: [{seq, author, handle, guest, text, time,
+ *  colour}] (`handle`: the `@handle` shown after an account's name, or null; `guest`:
+ *  whether the guest badge is shown). */
 export function shownMessages(page) {
   return page.$$eval('#log li.msg:not(.pending)', (items) => items.map((item) => ({
     seq: Number(item.dataset.seq),
     authorId: item.dataset.authorId,
     author: item.querySelector('.author').textContent,
+    handle: item.querySelector('.handle')?.textContent ?? null,
+    guest: item.querySelector('.guest-badge') !== null,
     text: item.querySelector('.text').textContent,
     time: item.querySelector('.time').textContent,
     colour: [...item.querySelector('.author').classList].find((c) => c.startsWith('author-c')),

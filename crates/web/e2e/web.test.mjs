@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ARTIFACTS, DIST, Server, Tui, authorClass, freePort, launchBrowser, newPage, openChat, screenshot,
-  send, shownMessages, sleep, waitFor, waitForText,
+  ARTIFACTS, DIST, Server, Tui, authorClass, freePort, launchBrowser, newPage, openChat, openMenu,
+  screenshot, send, shownMessages, signIn, sleep, waitFor, waitForText,
 } from './support.mjs';
 
 let browser;
@@ -255,11 +255,14 @@ test('rooms: unread counts, switching, leaving, and name changes shown', async (
     );
 
     // alice renames herself with the form under her name.
-    await alice.locator('#me summary').click();
+    await alice.locator('#me > summary').click();
     await alice.locator('#rename-input').fill('alicia');
     await alice.locator('#rename-input').press('Enter');
     await alice.locator('#me-name').filter({ hasText: 'alicia' }).waitFor();
-    await bob.locator('#log li.sys').filter({ hasText: 'alice is now known as alicia' }).waitFor();
+    const renamed = bob.locator('#log li.sys').filter({ hasText: 'is now known as alicia' });
+    await renamed.waitFor();
+    assert.equal(await renamed.locator('.subject').textContent(), 'alice');
+    assert.equal(await renamed.locator('.guest-badge').textContent(), 'guest', 'a guest is marked');
     await bob.locator('#member-list').getByText('alicia').waitFor();
     await send(alice, 'new name, same colour');
     await waitForText(bob, 'new name, same colour');
@@ -496,6 +499,239 @@ test('the banner shows while the backend is down; posts made meanwhile arrive on
     assert.deepEqual(stored.map((m) => m.seq), stored.map((_, i) => i + 1), 'sequences 1..n');
     await screenshot(alice, 'after-reconnect');
     await closeAll(alice, bob);
+  } finally {
+    await server.stop();
+  }
+});
+
+// ----- accounts and sessions -----
+
+/** A password the server's guessability check takes. */
+const PASSWORD = 'plum kettle 92 orbit';
+
+/** The identity the page keeps for the server at ws://127.0.0.1:`port`: where (tab or
+ *  browser storage) and what. */
+async function keptSession(page, port) {
+  return page.evaluate((key) => ({
+    tab: JSON.parse(sessionStorage.getItem(key) ?? 'null'),
+    browser: JSON.parse(localStorage.getItem(key) ?? 'null'),
+  }), `tuitalk.session.ws://127.0.0.1:${port}`);
+}
+
+test('register in the page: checks next to the fields, @handle in the header and on own posts', async () => {
+  const server = await Server.start();
+  try {
+    await server.register({ email: 'taken@example.org', handle: 'taken', name: 'First', password: PASSWORD });
+    const page = await newPage(browser);
+    await page.goto(`${server.base}/`);
+    await page.getByRole('heading', { name: 'Join the chat' }).waitFor();
+    await screenshot(page, 'start-guest');
+
+    // Forgot password on a server without mail: whom to ask.
+    await page.locator('#tab-signin').click();
+    await screenshot(page, 'start-signin');
+    await page.getByRole('button', { name: 'Forgot your password?' }).click();
+    await page.locator('#reset-email').fill('ada@example.org');
+    await page.locator('#reset-email').press('Enter');
+    await page.locator('#reset-request-error').filter({ hasText: 'ask the operator to reset your password' }).waitFor();
+
+    await page.locator('#tab-register').click();
+    // The page's own checks, each next to its field, before anything is sent.
+    await page.locator('#register-email').fill('not-an-address');
+    await page.locator('#register-handle').fill('9lives');
+    await page.locator('#register-name').fill('Ada');
+    await page.locator('#register-password').fill('short');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#register-email-error').filter({ hasText: 'like name@example.org' }).waitFor();
+    assert.equal(await page.locator('#register-handle-error').textContent(), 'Start with a letter.');
+    assert.match(await page.locator('#register-password-error').textContent(), /at least 8 characters/);
+    assert.equal(await page.locator('#register-email').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'register-email', 'the first field in error has the focus');
+    await screenshot(page, 'start-register-errors');
+
+    // The server's refusals, next to the right field.
+    await page.locator('#register-email').fill('taken@example.org');
+    await page.locator('#register-handle').fill('ada');
+    await page.locator('#register-password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#register-email-error').filter({ hasText: 'An account with this email exists' }).waitFor();
+    assert.equal(await page.locator('#register-handle-error').textContent(), '');
+    await page.locator('#register-email').fill('ada@example.org');
+    await page.locator('#register-handle').fill('Taken');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#register-handle-error').filter({ hasText: 'This handle is taken' }).waitFor();
+    assert.equal(await page.locator('#register-email-error').textContent(), '');
+
+    await page.locator('#register-handle').fill('@Ada');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#me-handle').filter({ hasText: '@ada' }).waitFor();
+    assert.equal(await page.locator('#me-name').textContent(), 'Ada');
+    assert.ok(await page.locator('#me-guest').isHidden(), 'no guest badge for an account');
+    await page.locator('#room-title').filter({ hasText: '#lobby' }).waitFor();
+    await page.locator('#banner').waitFor({ state: 'hidden' });
+    await send(page, 'my first post as an account');
+    await waitForText(page, 'my first post as an account');
+    await page.locator('#log li.pending').waitFor({ state: 'detached' });
+    const [mine] = await shownMessages(page);
+    assert.deepEqual([mine.author, mine.handle, mine.guest], ['Ada', '@ada', false]);
+    assert.equal(await page.locator('#member-list li').filter({ hasText: 'Ada' }).locator('.handle').textContent(), '@ada');
+    const stored = (await server.history(await server.session('checker'), 'lobby')).at(-1);
+    assert.equal(stored.author_handle, 'ada', 'the server stored the handle with the post');
+
+    // An account is kept for the browser (every tab), not the tab only.
+    const kept = await keptSession(page, server.port);
+    assert.equal(kept.tab, null);
+    assert.equal(kept.browser.handle, 'ada');
+    assert.ok(kept.browser.session_id);
+    await screenshot(page, 'chat-account');
+
+    // The menu of an account.
+    await openMenu(page);
+    await page.locator('#session-list li').first().waitFor();
+    assert.equal(await page.locator('#account-email').textContent(), 'ada@example.org');
+    assert.equal(await page.locator('#session-list li').count(), 1);
+    assert.equal(await page.locator('#session-list .this-device').count(), 1);
+    await screenshot(page, 'account-menu');
+
+    // Sign out: the session is revoked, the start screen is back, nothing is kept.
+    await page.getByRole('button', { name: 'Sign out', exact: true }).first().click();
+    await page.locator('#login').waitFor({ state: 'visible' });
+    await page.locator('#start-notice').filter({ hasText: 'Signed out.' }).waitFor();
+    assert.equal(await page.locator('#tab-signin').getAttribute('aria-pressed'), 'true', 'back on sign in');
+    assert.equal(await page.locator('#signin-email').inputValue(), 'ada@example.org', 'the email is remembered');
+    assert.deepEqual(await keptSession(page, server.port), { tab: null, browser: null });
+    await page.reload();
+    await page.locator('#login').waitFor({ state: 'visible' });
+    const { status } = await server.sessions(kept.browser.token);
+    assert.equal(status, 401, 'the token is no good any more');
+    await closeAll(page);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a guest creates its account from the menu and keeps its user, room and history', async (t) => {
+  const server = await Server.start();
+  try {
+    const page = await openChat(browser, server, 'gus', 'den');
+    const other = await openChat(browser, server, 'watcher', 'den');
+    await send(page, 'posted as a guest 1');
+    await send(page, 'posted as a guest 2');
+    await waitForText(page, 'posted as a guest 2');
+    await page.locator('#log li.pending').waitFor({ state: 'detached' });
+    const before = await shownMessages(page);
+    assert.ok(before.every((m) => m.guest && m.handle === null), 'guests are marked');
+    assert.ok(await page.locator('#me-guest').isVisible(), 'the header marks a guest');
+
+    await openMenu(page);
+    await screenshot(page, 'account-menu-guest');
+    await page.getByRole('button', { name: 'Create an account' }).click();
+    await page.getByRole('heading', { name: 'Create your account' }).waitFor();
+    assert.equal(await page.locator('#register-name').inputValue(), 'gus', 'the name is offered');
+    await page.locator('#register-email').fill('gus@example.org');
+    await page.locator('#register-handle').fill('gus');
+    await page.locator('#register-password').fill(PASSWORD);
+    await screenshot(page, 'upgrade-form');
+    await page.locator('#register-password').press('Enter');
+    await page.locator('#me-handle').filter({ hasText: '@gus' }).waitFor();
+    await page.locator('#banner').waitFor({ state: 'hidden' });
+    assert.ok(await page.locator('#me-guest').isHidden());
+    await page.locator('#room-title').filter({ hasText: '#den' }).waitFor();
+    assert.deepEqual(
+      (await shownMessages(page)).map((m) => [m.seq, m.authorId, m.text]),
+      before.map((m) => [m.seq, m.authorId, m.text]),
+      'the same room and history, by the same user',
+    );
+    await send(page, 'posted as an account');
+    await waitForText(page, 'posted as an account');
+    const after = (await shownMessages(page)).at(-1);
+    assert.equal(after.authorId, before[0].authorId, 'the same user id');
+    assert.equal(after.handle, '@gus');
+    await page.locator('#member-list li').filter({ hasText: 'gus' }).locator('.handle').filter({ hasText: '@gus' }).waitFor();
+    // The other page sees the handle on the new post. (Its member list learns the handle
+    // only from a presence event; the server sends none for an upgrade that keeps the
+    // name, so it may still show the guest until the next one.)
+    await waitForText(other, 'posted as an account');
+    assert.equal((await shownMessages(other)).at(-1).handle, '@gus');
+    const othersList = await other.locator('#member-list li').filter({ hasText: 'gus' }).textContent();
+    t.diagnostic(`the other page's member list after the upgrade: ${JSON.stringify(othersList)}`);
+
+    // A reload resumes the account (kept for the browser now).
+    const kept = await keptSession(page, server.port);
+    assert.equal(kept.tab, null);
+    assert.equal(kept.browser.user_id, before[0].authorId);
+    await page.reload();
+    await page.locator('#me-handle').filter({ hasText: '@gus' }).waitFor();
+    await page.locator('#room-list button[data-room="den"]').waitFor();
+    await waitForText(page, 'posted as a guest 1');
+    await closeAll(page, other);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('sessions: both devices listed, renamed and revoked; sign out everywhere ends both', async (t) => {
+  const server = await Server.start();
+  try {
+    const registered = await server.register({ email: 'sam@example.org', handle: 'sam', name: 'Sam', password: PASSWORD });
+    // Only the two pages' sessions are to be listed: end the registration's own.
+    await server.revokeAll(registered.token);
+    // A wrong password first: one message for the form, nothing signed in.
+    const probe = await newPage(browser);
+    await probe.goto(`${server.base}/`);
+    await probe.locator('#tab-signin').click();
+    await probe.locator('#signin-email').fill('sam@example.org');
+    await probe.locator('#signin-password').fill('not the password');
+    await probe.locator('#signin-password').press('Enter');
+    await probe.locator('#signin-error').filter({ hasText: 'Wrong email or password.' }).waitFor();
+    await closeAll(probe);
+
+    const laptop = await signIn(browser, server, 'sam@example.org', PASSWORD, 'Sam');
+    let phone = await signIn(browser, server, 'sam@example.org', PASSWORD, 'Sam');
+    await openMenu(laptop);
+    await waitFor('two sessions listed', async () => (await laptop.locator('#session-list li').count()) === 2);
+    const current = laptop.locator('#session-list li.current');
+    assert.equal(await current.count(), 1);
+    assert.equal(await current.locator('.this-device').textContent(), 'this device');
+    assert.match(await current.locator('.session-dates').textContent(), /^created today \d\d:\d\d · last seen today \d\d:\d\d$/);
+
+    // Rename this device's session.
+    await current.getByRole('button', { name: /^Rename/ }).click();
+    await laptop.locator('#session-list input[name="label"]').fill('laptop');
+    await laptop.locator('#session-list input[name="label"]').press('Enter');
+    await laptop.locator('#session-list li.current .session-label').filter({ hasText: /^laptop$/ }).waitFor();
+    await screenshot(laptop, 'account-menu-sessions');
+
+    // Revoke the other one: that page is sent to the start screen.
+    await laptop.locator('#session-list li:not(.current)').getByRole('button', { name: /^Revoke/ }).click();
+    await phone.locator('#login').waitFor({ state: 'visible', timeout: 5_000 });
+    await phone.locator('#start-notice').filter({ hasText: 'You were signed out' }).waitFor();
+    assert.deepEqual(await keptSession(phone, server.port), { tab: null, browser: null });
+    await waitFor('one session left', async () => (await laptop.locator('#session-list li').count()) === 1);
+    await closeAll(phone);
+
+    // Sign in again on the phone, then sign out everywhere from the laptop.
+    phone = await signIn(browser, server, 'sam@example.org', PASSWORD, 'Sam');
+    await laptop.locator('#me > summary').click(); // close
+    await openMenu(laptop);
+    await waitFor('two sessions again', async () => (await laptop.locator('#session-list li').count()) === 2);
+    const clickedAt = Date.now();
+    await laptop.getByRole('button', { name: 'Sign out everywhere' }).click();
+    const ended = await Promise.all([laptop, phone].map(async (page) => {
+      await page.locator('#login').waitFor({ state: 'visible', timeout: 5_000 });
+      return Date.now() - clickedAt;
+    }));
+    t.diagnostic(`start screen after "Sign out everywhere": this page ${ended[0]} ms, the other ${ended[1]} ms`);
+    assert.ok(Math.max(...ended) <= 2_000, `both pages on the start screen within 2 s (${ended})`);
+    await phone.locator('#start-notice').filter({ hasText: 'You were signed out' }).waitFor();
+    await laptop.locator('#start-notice').filter({ hasText: 'Signed out on every device.' }).waitFor();
+    await screenshot(phone, 'start-signed-out');
+    for (const page of [laptop, phone]) {
+      assert.deepEqual(await keptSession(page, server.port), { tab: null, browser: null });
+      assert.ok(await page.locator('#chat').isHidden());
+      assert.equal(await page.locator('#log li').count(), 0, 'the chat of the old session is cleared');
+    }
+    await closeAll(laptop, phone);
   } finally {
     await server.stop();
   }

@@ -51,3 +51,43 @@ mod net;
 mod render;
 #[cfg(target_arch = "wasm32")]
 mod start;
+
+/// The page and the code agree: every element `dom` looks up is in `static/index.html`
+/// (a missing one stops the client at startup).
+#[cfg(test)]
+mod page_ids {
+    const DOM: &str = include_str!("dom.rs");
+    const PAGE: &str = include_str!("../static/index.html");
+
+    /// The string literals after each `marker` in `source`.
+    fn literals<'a>(source: &'a str, marker: &str) -> Vec<&'a str> {
+        source
+            .split(marker)
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect()
+    }
+
+    #[test]
+    fn every_element_the_client_finds_is_in_the_page() {
+        let ids = literals(DOM, "by_id(d, \"");
+        let inputs = literals(DOM, "Input::find(d, \"");
+        assert!(
+            ids.len() > 40 && inputs.len() > 10,
+            "{} {}",
+            ids.len(),
+            inputs.len()
+        );
+        let wanted = ids.iter().map(|id| (*id).to_owned()).chain(
+            inputs
+                .iter()
+                .flat_map(|id| [(*id).to_owned(), format!("{id}-error")]),
+        );
+        for id in wanted {
+            assert!(
+                PAGE.contains(&format!("id=\"{id}\"")),
+                "static/index.html has no #{id}"
+            );
+        }
+    }
+}

@@ -115,6 +115,20 @@ pub struct Model {
     verified: bool,
     /// The server answered `hello` with `invalid_token`.
     token_refused: bool,
+    /// How the next `welcome` is announced.
+    greeting: Greeting,
+}
+
+/// How a `welcome` is announced in the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Greeting {
+    /// The page's first: "connected as …" (also for a kept or signed-in identity, which
+    /// the client core greets as a reconnect).
+    First,
+    /// After a reconnect: as the client core says.
+    Again,
+    /// After [`Model::reconnect_quietly`]: nothing was lost, nothing to say.
+    Silent,
 }
 
 /// The close code to give the client core: `None` for the codes a browser reports
@@ -143,6 +157,7 @@ impl Model {
             fallback_room: None,
             verified: false,
             token_refused: false,
+            greeting: Greeting::First,
         }
     }
 
@@ -220,6 +235,7 @@ impl Model {
             return Vec::new();
         }
         self.fetch = None;
+        self.greeting = Greeting::Silent;
         let _lost = self
             .client
             .disconnected(now_ms, Some(CloseCode::SERVICE_RESTART), "");
@@ -269,7 +285,11 @@ impl Model {
             _ => None,
         };
         let change = self.change(&event);
+        let welcome = matches!(event, ServerEvent::Welcome { .. });
         let mut actions = self.client.frame(now_ms, event);
+        if welcome {
+            self.greet(&mut actions);
+        }
         if let Some(room) = fallback
             && self.client.rooms().next().is_none()
         {
@@ -279,6 +299,27 @@ impl Model {
             Some(change) => self.apply_change(actions, &change),
             None => self.apply(actions),
         }
+    }
+
+    /// Words the `welcome`'s notice as [`Greeting`] says.
+    fn greet(&mut self, actions: &mut Vec<Action>) {
+        let greeting = std::mem::replace(&mut self.greeting, Greeting::Again);
+        actions.retain_mut(|action| match action {
+            Action::Notice(notice)
+                if notice.kind == NoticeKind::Info
+                    && notice.text.starts_with("reconnected as ") =>
+            {
+                match greeting {
+                    Greeting::First => {
+                        notice.text = notice.text.replacen("reconnected as ", "connected as ", 1);
+                        true
+                    }
+                    Greeting::Again => true,
+                    Greeting::Silent => false,
+                }
+            }
+            _ => true,
+        });
     }
 
     /// Who a presence event is about, read before the client core applies it (a user
@@ -787,6 +828,11 @@ mod tests {
             since: None
         })));
         assert_eq!(model.client.current_room(), Some("42"));
+        assert_eq!(
+            model.system_lines(Some("42"))[0].text,
+            "connected as ada",
+            "the page's first welcome, whoever the core thinks it resumed"
+        );
     }
 
     #[test]
@@ -946,6 +992,11 @@ mod tests {
             room: "lobby".into(),
             since: Some(4)
         })));
+        assert_eq!(
+            model.system_lines(Some("lobby")).len(),
+            lines,
+            "no \"reconnected\" line either"
+        );
         assert_eq!(model.client.outbox().len(), 1, "the post still waits");
         // Offline: nothing to do now.
         model.disconnected(9, 1000, "");
