@@ -207,6 +207,92 @@ export class Server {
   }
 }
 
+/** A mail server of the tests' own: plain SMTP on 127.0.0.1 that takes every mail and
+ *  keeps it (point a server at it with `env()`). Enough of RFC 5321 for one client. */
+export class MailSink {
+  constructor() {
+    this.mails = [];
+    this.server = net.createServer((socket) => this.session(socket));
+  }
+
+  static async start() {
+    const sink = new MailSink();
+    await new Promise((done) => sink.server.listen(0, '127.0.0.1', done));
+    sink.port = sink.server.address().port;
+    return sink;
+  }
+
+  /** The settings of a tuitalk-server that mails through this sink. */
+  env() {
+    return {
+      TUITALK__SMTP__HOST: '127.0.0.1',
+      TUITALK__SMTP__PORT: String(this.port),
+      TUITALK__SMTP__TLS: 'none',
+    };
+  }
+
+  session(socket) {
+    let buffer = '';
+    let data = null;
+    let to = [];
+    socket.setEncoding('utf8');
+    socket.write('220 sink ESMTP\r\n');
+    socket.on('data', (chunk) => {
+      buffer += chunk;
+      for (;;) {
+        if (data !== null) {
+          const end = buffer.indexOf('\r\n.\r\n');
+          if (end < 0) return;
+          this.mails.push({ to, text: decodeMail(data + buffer.slice(0, end)) });
+          buffer = buffer.slice(end + 5);
+          data = null;
+          to = [];
+          socket.write('250 kept\r\n');
+          continue;
+        }
+        const end = buffer.indexOf('\r\n');
+        if (end < 0) return;
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === 'EHLO' || verb === 'HELO') socket.write('250 sink\r\n');
+        else if (verb === 'RCPT') { to.push(/<([^>]*)>/.exec(line)?.[1]); socket.write('250 ok\r\n'); }
+        else if (verb === 'DATA') { data = ''; socket.write('354 go on\r\n'); }
+        else if (verb === 'QUIT') { socket.end('221 bye\r\n'); return; }
+        else socket.write('250 ok\r\n');
+      }
+    });
+    socket.on('error', () => {});
+  }
+
+  /** Waits for a mail to `address` whose text matches `pattern`; returns the code in it
+   *  ("Your code: …"). */
+  async code(address, pattern) {
+    const mail = await waitFor(`a mail to ${address}`, () => this.mails
+      .find((m) => m.to.includes(address) && pattern.test(m.text) && !m.used));
+    mail.used = true;
+    return /Your code: (\S+)/.exec(mail.text)[1];
+  }
+
+  stop() {
+    this.server.close();
+  }
+}
+
+/** The text of a mail as sent (headers and body), its body decoded from quoted-printable
+ *  or base64 when it says so. */
+function decodeMail(raw) {
+  const split = raw.indexOf('\r\n\r\n');
+  const headers = raw.slice(0, split);
+  let body = raw.slice(split + 4).replace(/^\.\./gm, '.');
+  if (/content-transfer-encoding:\s*base64/i.test(headers)) {
+    body = Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
+  } else if (/content-transfer-encoding:\s*quoted-printable/i.test(headers)) {
+    body = body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+  }
+  return `${headers}\r\n\r\n${body}`;
+}
+
 /** Headless Debian Chromium, driven over the DevTools protocol by Playwright. Playwright
  *  gives every launch a new empty profile (user-data-dir) of its own. */
 export function launchBrowser() {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ARTIFACTS, DIST, Server, Tui, authorClass, freePort, launchBrowser, newPage, openChat, openMenu,
+  ARTIFACTS, DIST, MailSink, Server, Tui, authorClass, freePort, launchBrowser, newPage, openChat, openMenu,
   screenshot, send, shownMessages, signIn, sleep, waitFor, waitForText,
 } from './support.mjs';
 
@@ -664,6 +664,16 @@ test('a guest creates its account from the menu and keeps its user, room and his
     await page.locator('#me-handle').filter({ hasText: '@gus' }).waitFor();
     await page.locator('#room-list button[data-room="den"]').waitFor();
     await waitForText(page, 'posted as a guest 1');
+
+    // Its session revoked while the page was away: the kept token is refused at the
+    // next visit (invalid_token), the page forgets it and says so.
+    const { token } = (await keptSession(page, server.port)).browser;
+    await page.goto('about:blank');
+    await server.revokeAll(token);
+    await page.goto(`${server.base}/`);
+    await page.locator('#start-notice').filter({ hasText: 'You were signed out' }).waitFor();
+    assert.ok(await page.locator('#chat').isHidden());
+    assert.deepEqual(await keptSession(page, server.port), { tab: null, browser: null });
     await closeAll(page, other);
   } finally {
     await server.stop();
@@ -734,5 +744,62 @@ test('sessions: both devices listed, renamed and revoked; sign out everywhere en
     await closeAll(laptop, phone);
   } finally {
     await server.stop();
+  }
+});
+
+test('with mail: the email is verified with its code, a forgotten password is reset', async () => {
+  const sink = await MailSink.start();
+  const server = await Server.start(sink.env());
+  try {
+    const page = await newPage(browser);
+    await page.goto(`${server.base}/`);
+    await page.locator('#tab-register').click();
+    await page.locator('#register-email').fill('vera@example.org');
+    await page.locator('#register-handle').fill('vera');
+    await page.locator('#register-name').fill('Vera');
+    await page.locator('#register-password').fill(PASSWORD);
+    await page.locator('#register-password').press('Enter');
+    await page.locator('#me-handle').filter({ hasText: '@vera' }).waitFor();
+    await page.locator('#me-unverified').waitFor({ state: 'visible' });
+    const code = await sink.code('vera@example.org', /confirm your email/i);
+
+    await openMenu(page);
+    await page.locator('#verify-form').waitFor({ state: 'visible' });
+    await page.getByLabel('Your email is unverified: enter the code from the mail').fill('WRONG-CODE');
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.locator('#verify-code-error').filter({ hasText: 'unknown, used or expired' }).waitFor();
+    await screenshot(page, 'account-menu-unverified');
+    await page.locator('#verify-code').fill(code);
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.locator('#account-status').filter({ hasText: 'Your email address is verified.' }).waitFor();
+    await page.locator('#me-unverified').waitFor({ state: 'hidden' });
+    assert.ok(await page.locator('#verify-form').isHidden());
+    assert.equal((await keptSession(page, server.port)).browser.email_verified, true);
+
+    // Signed out, the password forgotten: a mailed code sets a new one.
+    await page.getByRole('button', { name: 'Sign out', exact: true }).first().click();
+    await page.locator('#login').waitFor({ state: 'visible' });
+    await page.getByRole('button', { name: 'Forgot your password?' }).click();
+    assert.equal(await page.locator('#reset-email').inputValue(), 'vera@example.org', 'the email carried over');
+    await page.getByRole('button', { name: 'Send a code' }).click();
+    await page.locator('#reset-sent').filter({ hasText: 'a code is on its way' }).waitFor();
+    const reset = await sink.code('vera@example.org', /reset/i);
+    await page.locator('#reset-code').fill(reset);
+    await page.locator('#reset-password').fill('short');
+    await page.locator('#reset-password').press('Enter');
+    await page.locator('#reset-password-error').filter({ hasText: 'at least 8 characters' }).waitFor();
+    await page.locator('#reset-password').fill('another plum kettle 37');
+    await screenshot(page, 'start-reset');
+    await page.locator('#reset-password').press('Enter');
+    await page.locator('#start-notice').filter({ hasText: 'Your password is changed' }).waitFor();
+    assert.equal(await page.locator('#tab-signin').getAttribute('aria-pressed'), 'true');
+    await page.locator('#signin-password').fill('another plum kettle 37');
+    await page.locator('#signin-password').press('Enter');
+    await page.locator('#me-handle').filter({ hasText: '@vera' }).waitFor();
+    assert.ok(await page.locator('#me-unverified').isHidden(), 'still verified');
+    await closeAll(page);
+  } finally {
+    await server.stop();
+    sink.stop();
   }
 });

@@ -102,13 +102,11 @@ fn on_click(target: &EventTarget, action: impl Fn(&mut App) + 'static) {
 /// The start screen's panels and the account menu.
 fn wire_auth(ui: &Ui) {
     let auth = &ui.auth;
-    on_click(&auth.tab_signin, |app| app.select_tab(Tab::SignIn, true));
-    on_click(&auth.tab_register, |app| {
-        app.select_tab(Tab::Register, true)
-    });
-    on_click(&auth.tab_guest, |app| app.select_tab(Tab::Guest, true));
+    on_click(&auth.tab_signin, |app| app.choose_tab(Tab::SignIn));
+    on_click(&auth.tab_register, |app| app.choose_tab(Tab::Register));
+    on_click(&auth.tab_guest, |app| app.choose_tab(Tab::Guest));
     on_click(&auth.forgot, App::show_reset);
-    on_click(&auth.reset_back, |app| app.select_tab(Tab::SignIn, true));
+    on_click(&auth.reset_back, |app| app.choose_tab(Tab::SignIn));
     on_click(&auth.reset_have_code, App::show_reset_confirm);
     on_submit(&auth.signin_form, App::sign_in);
     on_submit(&auth.register_form, App::register);
@@ -148,8 +146,30 @@ fn wire_auth(ui: &Ui) {
     });
 }
 
+/// Typing in a field marked invalid clears its mark and its error line: the person is
+/// fixing it.
+fn clear_fixed_fields(ui: &Ui) {
+    let document = ui.document.clone();
+    listen(&ui.document, "input", move |event| {
+        let Some(input) = event
+            .target()
+            .and_then(|target| target.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        if input.get_attribute("aria-invalid").is_none() {
+            return;
+        }
+        let _ = input.remove_attribute("aria-invalid");
+        if let Some(error) = document.get_element_by_id(&format!("{}-error", input.id())) {
+            error.set_text_content(None);
+        }
+    });
+}
+
 fn wire(ui: &Ui) {
     wire_auth(ui);
+    clear_fixed_fields(ui);
     on_submit(&ui.login_form, App::login);
     on_submit(&ui.composer, App::submit_composer);
     on_submit(&ui.join_form, App::join_from_form);

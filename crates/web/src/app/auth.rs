@@ -183,9 +183,17 @@ impl App {
         let _ = first.focus();
     }
 
+    /// A panel chosen by the person: the notice of why the start screen is shown has
+    /// been read.
+    pub fn choose_tab(&mut self, tab: Tab) {
+        self.ui.auth.notice.set_hidden(true);
+        self.select_tab(tab, true);
+    }
+
     /// "Forgot your password?": the reset panel, with the email typed so far.
     pub fn show_reset(&mut self) {
         let auth = &self.ui.auth;
+        auth.notice.set_hidden(true);
         if auth.reset_email.value().is_empty() {
             auth.reset_email.input.set_value(&auth.signin_email.value());
         }
