@@ -372,7 +372,29 @@ test('usable on a narrow phone screen', async () => {
     await page.keyboard.press('Escape');
     assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
     await page.locator('#people').waitFor({ state: 'hidden' });
-    await closeAll(other, page);
+    // The account menu fits the screen too.
+    await openMenu(page);
+    const menu = await page.locator('#account').boundingBox();
+    assert.ok(menu.x >= 0 && menu.x + menu.width <= phone.width, `the menu is on screen (${JSON.stringify(menu)})`);
+    assert.ok(
+      await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+      'nothing sticks out sideways with the menu open',
+    );
+    await screenshot(page, 'account-menu-phone');
+    await page.keyboard.press('Escape');
+    await page.locator('#account').waitFor({ state: 'hidden' });
+    // And the start screen's registration form.
+    const start = await newPage(browser, phone);
+    await start.goto(`${server.base}/`);
+    await start.locator('#tab-register').click();
+    await start.getByRole('button', { name: 'Create account' }).click();
+    await start.locator('#register-email-error').filter({ hasText: 'Enter your email address.' }).waitFor();
+    assert.ok(
+      await start.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+      'the start screen fits',
+    );
+    await screenshot(start, 'start-register-phone');
+    await closeAll(other, page, start);
   } finally {
     await server.stop();
   }

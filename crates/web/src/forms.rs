@@ -96,9 +96,7 @@ pub fn check_register(
     password: &str,
 ) -> Result<Registration, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let email = normalize_email(email)
-        .map_err(|_| errors.push(FieldError::new(Field::Email, EMAIL_RULE)))
-        .ok();
+    let email = check_email(email).map_err(|error| errors.push(error)).ok();
     let handle = match handle.trim() {
         "" => {
             errors.push(FieldError::new(Field::Handle, "Pick a handle."));
@@ -109,7 +107,9 @@ pub fn check_register(
             .ok(),
     };
     let name = name.trim();
-    if validate_display_name(name, MAX_NAME_CHARS).is_err() {
+    if name.is_empty() {
+        errors.push(FieldError::new(Field::Name, "Pick a display name."));
+    } else if validate_display_name(name, MAX_NAME_CHARS).is_err() {
         errors.push(FieldError::new(Field::Name, NAME_RULE));
     }
     if let Err(error) = check_new_password(password) {
@@ -154,9 +154,7 @@ pub fn check_new_password(password: &str) -> Result<(), FieldError> {
 /// Checks a sign-in; on success the normalised email.
 pub fn check_sign_in(email: &str, password: &str) -> Result<String, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let email = normalize_email(email)
-        .map_err(|_| errors.push(FieldError::new(Field::Email, EMAIL_RULE)))
-        .ok();
+    let email = check_email(email).map_err(|error| errors.push(error)).ok();
     if password.is_empty() {
         errors.push(FieldError::new(Field::Password, "Enter your password."));
     }
@@ -168,6 +166,9 @@ pub fn check_sign_in(email: &str, password: &str) -> Result<String, Vec<FieldErr
 
 /// Checks the email of a reset request; on success the normalised email.
 pub fn check_email(email: &str) -> Result<String, FieldError> {
+    if email.trim().is_empty() {
+        return Err(FieldError::new(Field::Email, "Enter your email address."));
+    }
     normalize_email(email).map_err(|_| FieldError::new(Field::Email, EMAIL_RULE))
 }
 
@@ -356,6 +357,11 @@ mod tests {
         assert!(check_guest_name("bob").is_ok());
         assert!(check_guest_name(" bob").is_err());
         assert_eq!(check_email("x@y.zz"), Ok("x@y.zz".to_owned()));
+        let empty = check_register(" ", "ada", " ", "long enough pw").expect_err("empty");
+        assert_eq!(
+            empty.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+            ["Enter your email address.", "Pick a display name."]
+        );
     }
 
     #[test]
