@@ -168,7 +168,7 @@ fn notices_are_system_lines_not_dumps() {
         },
     );
     let text = screen_text(&mut model);
-    assert!(text.contains("* bob joined #42"), "{text}");
+    assert!(text.contains("* bob (guest) joined #42"), "{text}");
     assert!(
         text.contains("* could not change name: name too long"),
         "{text}"
