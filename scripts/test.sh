@@ -16,7 +16,9 @@ packages=(tmux sqlite3 ca-certificates postgresql redis-server redis-tools nginx
   chromium fonts-dejavu-core fonts-noto-color-emoji
   # the deployment: scripts/check-deploy.sh and lab/hosts
   ansible ansible-lint vagrant shellcheck python3-venv systemd systemd-container debootstrap
-  apt-cacher-ng musl-tools openssh-client iproute2 curl)
+  apt-cacher-ng musl-tools openssh-client iproute2 curl
+  # a real SMTP server for the mail tests (password reset, email verification)
+  python3-aiosmtpd)
 missing=()
 # Node.js and npm run the browser tests' driver (Playwright). This machine kind ships
 # Node.js 20; Debian's own nodejs (18) is only a fallback when there is none at all.

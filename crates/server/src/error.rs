@@ -93,6 +93,9 @@ pub enum ServerError {
     /// The token secret could not be read or created.
     #[error("token secret: {0}")]
     Secret(#[source] std::io::Error),
+    /// The mail settings could not be used (`smtp`).
+    #[error("mail: {0}")]
+    Mail(String),
     /// The web client's files could not be loaded from `web.assets_dir`.
     #[error("web client: {0}")]
     WebAssets(#[from] crate::web::WebAssetsError),

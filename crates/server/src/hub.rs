@@ -62,10 +62,60 @@ pub fn event_queue(capacity: usize) -> (EventSender, EventReceiver) {
     mpsc::channel(capacity.max(1))
 }
 
+/// Ends a connection's session from outside its task: the revocation check fires it, the
+/// connection closes with 4004 and the reason.
+#[derive(Debug, Default)]
+pub struct SessionEnd {
+    token: CancellationToken,
+    reason: std::sync::OnceLock<&'static str>,
+}
+
+impl SessionEnd {
+    /// A session end that has not fired.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// Fires with `reason` (`session_revoked`, `session_expired`); later calls keep the
+    /// first reason.
+    pub fn fire(&self, reason: &'static str) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+
+    /// Resolves when fired.
+    pub async fn fired(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// Whether it fired.
+    pub fn has_fired(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// The reason it fired with.
+    pub fn reason(&self) -> &'static str {
+        self.reason.get().copied().unwrap_or("session_revoked")
+    }
+}
+
+/// The session a connection is signed in with, as the hub keeps it for the revocation
+/// check.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    /// The session's id.
+    pub session_id: String,
+    /// Its absolute end, in ms since the Unix epoch.
+    pub expires_at: i64,
+    /// Fired to end the connection.
+    pub end: Arc<SessionEnd>,
+}
+
 /// What the hub keeps per connection.
 #[derive(Debug)]
 struct Conn {
     user_id: String,
+    session: LiveSession,
     rooms: HashSet<String>,
     queue: EventSender,
     slow: CancellationToken,
@@ -104,19 +154,66 @@ impl Hub {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Registers an authenticated connection of `user_id`. Events go to `queue`; when it
-    /// overflows, `slow` is cancelled.
-    pub fn register(&self, id: ConnId, user_id: &str, queue: EventSender, slow: CancellationToken) {
+    /// Registers an authenticated connection of `user_id` signed in with `session`.
+    /// Events go to `queue`; when it overflows, `slow` is cancelled.
+    pub fn register(
+        &self,
+        id: ConnId,
+        user_id: &str,
+        session: LiveSession,
+        queue: EventSender,
+        slow: CancellationToken,
+    ) {
         self.lock().conns.insert(
             id,
             Conn {
                 user_id: user_id.to_owned(),
+                session,
                 rooms: HashSet::new(),
                 queue,
                 slow,
                 dead: false,
             },
         );
+    }
+
+    /// Ends every connection whose session is in `session_ids`, with `reason`; how many.
+    pub fn end_sessions(&self, session_ids: &HashSet<String>, reason: &'static str) -> usize {
+        let inner = self.lock();
+        let mut ended = 0;
+        for conn in inner.conns.values() {
+            if session_ids.contains(&conn.session.session_id) && !conn.session.end.has_fired() {
+                conn.session.end.fire(reason);
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    /// Ends every connection whose session's absolute end is at or before `now` (with
+    /// `session_expired`); how many.
+    pub fn end_expired(&self, now: i64) -> usize {
+        let inner = self.lock();
+        let mut ended = 0;
+        for conn in inner.conns.values() {
+            if conn.session.expires_at <= now && !conn.session.end.has_fired() {
+                conn.session.end.fire("session_expired");
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    /// The ids of the sessions of live connections (each once), to mark them in use.
+    pub fn live_sessions(&self) -> Vec<String> {
+        let inner = self.lock();
+        let ids: HashSet<&String> = inner
+            .conns
+            .values()
+            .filter(|conn| !conn.session.end.has_fired())
+            .map(|conn| &conn.session.session_id)
+            .collect();
+        ids.into_iter().cloned().collect()
     }
 
     /// Forgets a connection and its rooms; returns the rooms that no local connection has
@@ -280,6 +377,49 @@ impl Hub {
 mod tests {
     use super::*;
 
+    fn live(session_id: &str) -> LiveSession {
+        LiveSession {
+            session_id: session_id.to_owned(),
+            expires_at: 1_000,
+            end: SessionEnd::new(),
+        }
+    }
+
+    #[test]
+    fn sessions_end_by_id_and_by_expiry() {
+        let hub = Hub::new();
+        let (one, two, three) = (
+            live("s-1"),
+            live("s-2"),
+            LiveSession {
+                expires_at: 5_000,
+                ..live("s-3")
+            },
+        );
+        for (id, session) in [(1, &one), (2, &two), (3, &three)] {
+            let (tx, _rx) = event_queue(4);
+            hub.register(id, "u", session.clone(), tx, CancellationToken::new());
+        }
+        let mut live_ids = hub.live_sessions();
+        live_ids.sort();
+        assert_eq!(live_ids, ["s-1", "s-2", "s-3"]);
+        assert_eq!(
+            hub.end_sessions(&HashSet::from(["s-2".to_owned()]), "session_revoked"),
+            1
+        );
+        assert!(two.end.has_fired() && !one.end.has_fired());
+        assert_eq!(two.end.reason(), "session_revoked");
+        // Already ended: not counted again.
+        assert_eq!(
+            hub.end_sessions(&HashSet::from(["s-2".to_owned()]), "session_revoked"),
+            0
+        );
+        assert_eq!(hub.end_expired(1_000), 1);
+        assert_eq!(one.end.reason(), "session_expired");
+        assert!(!three.end.has_fired());
+        assert_eq!(hub.live_sessions(), ["s-3"]);
+    }
+
     fn message(room: &str, seq: Seq) -> ServerEvent {
         ServerEvent::Message(crate::session::tests::message(room, seq))
     }
@@ -289,7 +429,7 @@ mod tests {
         let hub = Hub::new();
         let (tx, mut rx) = event_queue(2);
         let slow = CancellationToken::new();
-        hub.register(1, "u", tx, slow.clone());
+        hub.register(1, "u", live("s-1"), tx, slow.clone());
         assert!(hub.join(1, "r"));
         hub.dispatch(&message("r", 1));
         hub.dispatch(&message("other", 1));
@@ -320,7 +460,7 @@ mod tests {
             (4, "a", vec![]),
         ] {
             let (tx, rx) = event_queue(8);
-            hub.register(id, user, tx, CancellationToken::new());
+            hub.register(id, user, live(user), tx, CancellationToken::new());
             for room in rooms {
                 hub.join(id, room);
             }

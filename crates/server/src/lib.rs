@@ -20,12 +20,16 @@
 //! - [`broker`]: the `Broker` trait, its in-process and Redis Cluster transports,
 //!   presence.
 //! - [`store`]: the `Store` trait, SQLite, PostgreSQL, and the group committer.
-//! - [`identity`]: session tokens (HMAC) and the token key.
+//! - [`admin`]: `tuitalk-server user …`, accounts from the operator's shell;
+//!   [`auth`]: accounts, sessions, tokens (HMAC, keys by id), passwords (argon2id), the
+//!   revocation check; [`mail`]: mail for resets and verification (SMTP).
 //! - [`health`]: `/healthz`, `/readyz`; [`metrics`]: `/metrics`; [`web`]: the web client
 //!   at `/` and `/assets/`; [`origin`]: which browser pages may use `/ws` and `/api/`.
 //! - [`config`]: the typed configuration; [`state`]: the shared state; [`shutdown`]:
 //!   signals → cancellation; [`error`]: boundary error types.
 
+pub mod admin;
+pub mod auth;
 pub mod broker;
 pub mod commands;
 pub mod config;
@@ -33,7 +37,7 @@ pub mod edge;
 pub mod error;
 pub mod health;
 pub mod hub;
-pub mod identity;
+pub mod mail;
 pub mod metrics;
 pub mod occupancy;
 pub mod origin;
@@ -69,7 +73,6 @@ use broker::Broker;
 use broker::embedded::EmbeddedBroker;
 use broker::redis::RedisBroker;
 use hub::Hub;
-use identity::TokenSigner;
 use metrics::{Metrics, StateCollector};
 use store::Store;
 use store::commit::Committer;
@@ -93,7 +96,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Opens the configured store: PostgreSQL when `store.database_url` is set, else the
 /// embedded SQLite file. Either way the migrations are applied.
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
     let store: Arc<dyn Store> = match &config.store.database_url {
         Some(url) => {
             tracing::info!("store: PostgreSQL");
@@ -163,6 +166,16 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
+    run_with_clock(listener, config, shutdown, auth::Clock::system()).await
+}
+
+/// [`run`] with sessions judged by `clock` (tests move a manual clock to expire them).
+pub async fn run_with_clock(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+    clock: auth::Clock,
+) -> Result<(), ServerError> {
     config.validate()?;
     let web = web::WebAssets::load(&config.web)?;
     match web.source() {
@@ -174,7 +187,7 @@ pub async fn run(
     }
     store::files::prepare_data_dir(&config.store.data_dir).map_err(store::StoreError::from)?;
     let store = open_store(&config).await?;
-    let tokens = TokenSigner::from_config(&config).map_err(ServerError::Secret)?;
+    let auth = auth::Auth::new(&config, clock).map_err(ServerError::Secret)?;
     let hub = Arc::new(Hub::new());
     let (watcher, broker, broker_tasks) = start_delivery(&config, &hub, &store, &shutdown).await;
     let subscriptions = Subscriptions::new(hub.clone(), watcher.clone(), broker.clone());
@@ -209,6 +222,13 @@ pub async fn run(
     let admission = RateLimiter::direct(Quota::per_second(accepts));
     let throttles = throttle::Throttles::new(&config, metrics.clone());
     let origins = origin::OriginPolicy::from_config(&config.web);
+    let (mail, mail_task) =
+        match mail::Mailer::start(&config.smtp, metrics.clone(), shutdown.clone()) {
+            Ok(Some((mailer, task))) => (Some(mailer), Some(task)),
+            Ok(None) => (None, None),
+            Err(err) => return Err(ServerError::Mail(err)),
+        };
+    store_tasks.extend(mail_task);
     let state = AppState(Arc::new(Shared {
         config,
         store: store.clone(),
@@ -216,7 +236,8 @@ pub async fn run(
         hub,
         subscriptions,
         committer,
-        tokens,
+        auth,
+        mail,
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         connections: AtomicUsize::new(0),
@@ -226,6 +247,7 @@ pub async fn run(
         web,
         origins,
     }));
+    store_tasks.push(auth::revocation::start(state.clone()));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }

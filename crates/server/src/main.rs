@@ -37,6 +37,69 @@ enum Command {
     CheckConfig,
     /// Print every setting with its documentation and default value, as TOML.
     PrintDefaultConfig,
+    /// Manage accounts in the configured store (SQLite or PostgreSQL); works with or
+    /// without running servers.
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+}
+
+/// `tuitalk-server user …`. Accounts are named by email or @handle.
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// List accounts, ordered by handle.
+    List {
+        /// Start after this handle (paging).
+        #[arg(long, value_name = "HANDLE")]
+        after: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Create an account (its email counts as verified).
+    Create {
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Handle (3 to 20 of a-z, 0-9, _).
+        #[arg(long)]
+        handle: String,
+        /// Display name (default: the handle).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password as one line from standard input instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password; every session of the account is revoked.
+    ResetPassword {
+        /// Email or @handle.
+        who: String,
+        /// Read the password as one line from standard input instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account: its sessions are revoked and it cannot log in.
+    Disable {
+        /// Email or @handle.
+        who: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Email or @handle.
+        who: String,
+    },
+    /// Make an account an admin (the first one is made so by the operator).
+    Promote {
+        /// Email or @handle.
+        who: String,
+    },
+    /// Make an admin a member again.
+    Demote {
+        /// Email or @handle.
+        who: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +116,16 @@ fn main() -> ExitCode {
             }
             Err(err) => {
                 eprintln!("invalid configuration: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::User { action }) => match user(cli.config.as_deref(), action) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("tuitalk-server user: {}", error_chain(&err));
                 ExitCode::FAILURE
             }
         },
@@ -78,6 +151,67 @@ fn error_chain(err: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+/// Runs a `user` subcommand; the text to print.
+fn user(config: Option<&std::path::Path>, command: UserCommand) -> anyhow::Result<String> {
+    use tuitalk_server::admin::UserAction;
+    use tuitalk_server::store::accounts::Role;
+    let config = Config::load(config).context("loading configuration")?;
+    let action = match command {
+        UserCommand::List { after, limit } => UserAction::List { after, limit },
+        UserCommand::Create {
+            email,
+            handle,
+            name,
+            password_stdin,
+        } => UserAction::Create {
+            email,
+            handle,
+            name,
+            password: read_password(password_stdin)?,
+        },
+        UserCommand::ResetPassword {
+            who,
+            password_stdin,
+        } => UserAction::ResetPassword {
+            who,
+            password: read_password(password_stdin)?,
+        },
+        UserCommand::Disable { who } => UserAction::SetDisabled {
+            who,
+            disabled: true,
+        },
+        UserCommand::Enable { who } => UserAction::SetDisabled {
+            who,
+            disabled: false,
+        },
+        UserCommand::Promote { who } => UserAction::SetRole {
+            who,
+            role: Role::Admin,
+        },
+        UserCommand::Demote { who } => UserAction::SetRole {
+            who,
+            role: Role::Member,
+        },
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(tuitalk_server::admin::run(&config, action))
+}
+
+/// A password: one line of standard input, or typed twice on the terminal without echo.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = rpassword::prompt_password("password: ").context("reading the password")?;
+    let again = rpassword::prompt_password("again: ").context("reading the password")?;
+    anyhow::ensure!(first == again, "the two passwords differ");
+    Ok(first)
 }
 
 fn serve(cli: Cli) -> anyhow::Result<()> {

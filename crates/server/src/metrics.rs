@@ -45,6 +45,12 @@ struct LimitLabel {
     limit: &'static str,
 }
 
+/// The label of an outcome (`sent`, `failed`, …).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
 /// The server's own counters and histograms, plus the registry that encodes them.
 pub struct Metrics {
     registry: Registry,
@@ -78,6 +84,11 @@ pub struct Metrics {
     limited: Family<LimitLabel, Counter>,
     /// Messages deleted by retention (`store/retention.rs`).
     pub retention_pruned: Counter,
+    /// Login attempts with a password, by outcome (`ok`, `invalid_credentials`,
+    /// `disabled`).
+    logins: Family<OutcomeLabel, Counter>,
+    /// Mails, by outcome (`sent`, `failed`, `dropped`).
+    mails: Family<OutcomeLabel, Counter>,
     /// The store's size in bytes, as last read (`store/size.rs`).
     pub store_size_bytes: Gauge,
     /// 1 while the store's size is above `store.size_alarm_bytes`.
@@ -111,6 +122,8 @@ impl Metrics {
         let commit_failures = Counter::default();
         let limited = Family::<LimitLabel, Counter>::default();
         let retention_pruned = Counter::default();
+        let logins = Family::<OutcomeLabel, Counter>::default();
+        let mails = Family::<OutcomeLabel, Counter>::default();
         let store_size_bytes = Gauge::default();
         let store_size_alarm = Gauge::default();
         let refused_family = Family::<CodeLabel, Counter>::default();
@@ -200,6 +213,16 @@ impl Metrics {
             retention_pruned.clone(),
         );
         registry.register(
+            "logins",
+            "login attempts with a password, by outcome (ok, invalid_credentials, disabled)",
+            logins.clone(),
+        );
+        registry.register(
+            "mail",
+            "mails (password resets, verification), by outcome (sent, failed, dropped)",
+            mails.clone(),
+        );
+        registry.register(
             "store_size_bytes",
             "size of the store in bytes (SQLite file and WAL, or pg_database_size)",
             store_size_bytes.clone(),
@@ -227,6 +250,8 @@ impl Metrics {
             commit_failures,
             limited,
             retention_pruned,
+            logins,
+            mails,
             store_size_bytes,
             store_size_alarm,
         }
@@ -235,6 +260,16 @@ impl Metrics {
     /// Counts a refusal by the limit named `limit` (docs/security.md lists the names).
     pub fn limited(&self, limit: &'static str) {
         self.limited.get_or_create(&LimitLabel { limit }).inc();
+    }
+
+    /// Counts a login attempt with a password by its outcome.
+    pub fn login(&self, outcome: &'static str) {
+        self.logins.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// Counts a mail by its outcome.
+    pub fn mail(&self, outcome: &'static str) {
+        self.mails.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
     /// Counts a refused post.

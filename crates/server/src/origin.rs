@@ -232,14 +232,16 @@ struct GuardError {
     message: String,
 }
 
-/// Middleware of `/api/`: every `POST` must come from an allowed origin (or none) and
-/// declare a JSON body, before any handler runs.
+/// Middleware of `/api/`: every `POST`, `PATCH` and `DELETE` must come from an allowed
+/// origin (or none), and `POST` and `PATCH` must declare a JSON body, before any handler
+/// runs.
 pub async fn rest_guard(
     State(state): State<crate::AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.method() != Method::POST {
+    let method = request.method().clone();
+    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
         return next.run(request).await;
     }
     if let Err(refused) = state.origins.check_rest(request.headers(), request.uri()) {
@@ -251,7 +253,8 @@ pub async fn rest_guard(
         };
         return (StatusCode::FORBIDDEN, Json(body)).into_response();
     }
-    if !is_json(request.headers().get(header::CONTENT_TYPE)) {
+    let has_body = method == Method::POST || method == Method::PATCH;
+    if has_body && !is_json(request.headers().get(header::CONTENT_TYPE)) {
         let body = GuardError {
             code: UNSUPPORTED_MEDIA_TYPE,
             message: "send the body with Content-Type: application/json".to_owned(),
@@ -286,7 +289,7 @@ pub fn cors_layer(web: &WebConfig) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
             .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECS)),
     )

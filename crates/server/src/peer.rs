@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::stream::FuturesOrdered;
@@ -17,7 +18,7 @@ use tuitalk_protocol::{ErrorCode, ServerEvent, encode_event, name};
 use crate::AppState;
 use crate::commands::{Context, InFlight};
 use crate::error::Refusal;
-use crate::hub::{ConnId, EventSender};
+use crate::hub::{ConnId, EventSender, LiveSession, SessionEnd};
 use crate::occupancy::Held;
 use crate::session::Session;
 use crate::store::User;
@@ -35,6 +36,8 @@ pub struct Peer {
     queue: EventSender,
     /// Fired by the hub when the queue overflows.
     slow: CancellationToken,
+    /// Fired by the revocation check when the session ends.
+    session_end: Arc<SessionEnd>,
     /// Encoded answers, written by the transport in order.
     outbox: VecDeque<Utf8Bytes>,
     /// Posts awaiting their outcome, in arrival order; allocated while there are any, so
@@ -76,6 +79,7 @@ impl Peer {
             session: None,
             queue,
             slow,
+            session_end: SessionEnd::new(),
             outbox: VecDeque::new(),
             acks: None,
             then: None,
@@ -126,15 +130,21 @@ impl Peer {
     /// Registers the connection with the hub as `user` and starts its session (once:
     /// `hello` is refused on a connection that has a session), holding its place in
     /// `limits.max_connections_per_identity`.
-    pub fn register(&mut self, user: User, place: Held<String>) {
+    pub fn register(&mut self, user: User, place: Held<String>, live: LiveSession) {
         self.places.1 = Some(place);
         self.state.hub.register(
             self.conn_id,
             &user.user_id,
+            live,
             self.queue.clone(),
             self.slow.clone(),
         );
         self.session = Some(Session::new(user, self.state.config.limits.send_queue));
+    }
+
+    /// What ends this connection when its session ends (revoked, expired).
+    pub fn session_end(&self) -> Arc<SessionEnd> {
+        self.session_end.clone()
     }
 
     /// Takes one post from the identity's and the address's rates

@@ -335,6 +335,7 @@ pub(crate) mod tests {
         let user = User {
             user_id: "u".into(),
             name: "ada".into(),
+            handle: None,
         };
         Session::new(user, 3)
     }
@@ -347,6 +348,7 @@ pub(crate) mod tests {
             id: format!("p{seq}"),
             author_id: "u".into(),
             author: "ada".into(),
+            author_handle: None,
             text: "hi".into(),
             ts: 0,
         }

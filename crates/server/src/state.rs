@@ -9,9 +9,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::Config;
+use crate::auth::Auth;
 use crate::broker::Broker;
 use crate::hub::Hub;
-use crate::identity::TokenSigner;
+use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
 use crate::store::Store;
@@ -39,8 +40,10 @@ pub struct Shared {
     pub subscriptions: Subscriptions,
     /// The group committer.
     pub committer: Committer,
-    /// Token signing and verification.
-    pub tokens: TokenSigner,
+    /// Sessions, tokens and passwords.
+    pub auth: Auth,
+    /// The mail sender, when an `smtp` section is configured.
+    pub mail: Option<Mailer>,
     /// Fired at shutdown.
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for them.

@@ -48,10 +48,10 @@ impl Subscriptions {
     pub async fn announce(&self, conn: ConnId, member: Member, room: &str) {
         if self.broker.presence_add(room, &member, conn).await {
             self.broker.publish(ServerEvent::UserJoined {
-                handle: None,
                 room: room.to_owned(),
                 user_id: member.user_id,
                 name: member.name,
+                handle: member.handle,
             });
         }
     }

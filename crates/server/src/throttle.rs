@@ -111,6 +111,16 @@ pub struct Throttles {
     pub joins: Rate<String>,
     /// Rooms created per identity (`limits.rooms_created_per_hour`).
     pub rooms_created: Rate<String>,
+    /// Login attempts per address (`limits.logins_per_minute_per_address`).
+    pub logins: Rate<IpAddr>,
+    /// Login attempts per email address (`limits.logins_per_hour_per_account`).
+    pub logins_by_account: Rate<String>,
+    /// Registrations per address (`limits.registrations_per_hour_per_address`).
+    pub registrations: Rate<IpAddr>,
+    /// Mails asked for per address (`limits.mails_per_hour_per_address`).
+    pub mails: Rate<IpAddr>,
+    /// Mails per email address (`limits.mails_per_hour_per_account`).
+    pub mails_by_account: Rate<String>,
     /// Open WebSocket connections per address (`limits.max_connections_per_address`).
     pub ws_by_address: Arc<Occupancy<IpAddr>>,
     /// Open WebSocket connections per identity (`limits.max_connections_per_identity`).
@@ -193,6 +203,36 @@ impl Throttles {
                 "rooms_created_per_identity",
                 "new rooms",
                 per_hour(l.rooms_created_per_hour),
+                &limits,
+            ),
+            logins: Rate::new(
+                "logins_per_address",
+                "login attempts from your address",
+                per_minute(l.logins_per_minute_per_address),
+                &limits,
+            ),
+            logins_by_account: Rate::new(
+                "logins_per_account",
+                "login attempts for this account",
+                per_hour(l.logins_per_hour_per_account),
+                &limits,
+            ),
+            registrations: Rate::new(
+                "registrations_per_address",
+                "new accounts from your address",
+                per_hour(l.registrations_per_hour_per_address),
+                &limits,
+            ),
+            mails: Rate::new(
+                "mails_per_address",
+                "mails asked for from your address",
+                per_hour(l.mails_per_hour_per_address),
+                &limits,
+            ),
+            mails_by_account: Rate::new(
+                "mails_per_account",
+                "mails to this address",
+                per_hour(l.mails_per_hour_per_account),
                 &limits,
             ),
             ws_by_address: Occupancy::new(l.max_connections_per_address),

@@ -359,7 +359,17 @@ mod tests {
             let author = store.create_guest("ada").await.expect("guest").user_id;
             let hub = Arc::new(Hub::new());
             let (tx, rx) = event_queue(64);
-            hub.register(1, "u", tx, CancellationToken::new());
+            hub.register(
+                1,
+                "u",
+                crate::hub::LiveSession {
+                    session_id: "s".into(),
+                    expires_at: i64::MAX,
+                    end: crate::hub::SessionEnd::new(),
+                },
+                tx,
+                CancellationToken::new(),
+            );
             hub.join(1, "r");
             Self {
                 _dir: dir,

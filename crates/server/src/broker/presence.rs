@@ -130,6 +130,7 @@ mod tests {
         Member {
             user_id: user_id.into(),
             name: name.into(),
+            handle: None,
         }
     }
 
@@ -143,7 +144,10 @@ mod tests {
         assert_eq!(names, vec!["ada", "bob"]);
         assert_eq!(presence.remove("r", "u2", 1), None);
         assert_eq!(presence.remove("r", "u2", 9), None);
-        assert_eq!(presence.rename("u2", "robert"), vec!["r".to_owned()]);
+        assert_eq!(
+            presence.rename(&member("u2", "robert")),
+            vec!["r".to_owned()]
+        );
         let left = presence.remove("r", "u2", 2);
         assert_eq!(left.map(|m| m.name).as_deref(), Some("robert"));
         assert_eq!(presence.members("r").len(), 1);

@@ -14,9 +14,12 @@ use tuitalk_protocol::{CloseCode, ErrorCode, PROTOCOL_VERSION, ServerEvent, name
 
 use super::Command;
 use crate::AppState;
+use crate::auth::Resolved;
 use crate::error::Refusal;
+use crate::hub::LiveSession;
 use crate::peer::Peer;
-use crate::store::{User, now_ms};
+use crate::store::User;
+use crate::store::accounts::{Profile, Role};
 
 /// `hello {version, token?, name?}`.
 #[derive(Debug)]
@@ -29,8 +32,8 @@ pub struct Hello {
     pub name: Option<String>,
 }
 
-/// The identity found or made, and its rooms.
-pub type Welcomed = Result<(User, Vec<String>), Refusal>;
+/// The session found or made, and its identity's rooms.
+pub type Welcomed = Result<(Resolved, Vec<String>), Refusal>;
 
 impl Command for Hello {
     type Work = (Option<String>, Option<String>);
@@ -64,16 +67,16 @@ impl Command for Hello {
     }
 
     async fn run((token, wanted): Self::Work, state: AppState) -> Self::Done {
-        let user = match token {
-            Some(token) => user_of_token(&state, &token).await?,
-            None => create_guest(&state, wanted).await?,
+        let resolved = match token {
+            Some(token) => state.auth.resolve(&*state.store, &token, true).await?,
+            None => guest_session(&state, wanted, GUEST_LABEL).await?,
         };
-        let rooms = state.store.rooms_of(&user.user_id).await?;
-        Ok((user, rooms))
+        let rooms = state.store.rooms_of(&resolved.profile.user.user_id).await?;
+        Ok((resolved, rooms))
     }
 
     fn finish(done: Self::Done, peer: &mut Peer) -> Result<(), Refusal> {
-        let (user, rooms) = match done {
+        let (resolved, rooms) = match done {
             Ok(found) => found,
             Err(refusal) => {
                 if refusal.code == ErrorCode::InvalidToken {
@@ -83,6 +86,12 @@ impl Command for Hello {
                 return Err(refusal);
             }
         };
+        let Resolved {
+            session,
+            profile,
+            token,
+        } = resolved;
+        let user = profile.user.clone();
         let Some(place) = peer
             .state()
             .throttles
@@ -100,18 +109,23 @@ impl Command for Hello {
         tracing::info!(name = %user.name, "hello");
         let state = peer.state().clone();
         let welcome = ServerEvent::Welcome {
-            guest: true,
-            handle: None,
-            email_verified: None,
-            session_id: String::new(),
             version: PROTOCOL_VERSION,
             user_id: user.user_id.clone(),
             name: user.name.clone(),
-            token: state.tokens.sign(&user.user_id, now_ms()),
+            guest: profile.is_guest(),
+            handle: user.handle.clone(),
+            email_verified: (!profile.is_guest()).then_some(profile.email_verified),
+            session_id: session.session_id.clone(),
+            token,
             rooms,
             limits: state.config.protocol_limits(),
         };
-        peer.register(user, place);
+        let live = LiveSession {
+            session_id: session.session_id,
+            expires_at: session.expires_at,
+            end: peer.session_end(),
+        };
+        peer.register(user, place, live);
         peer.send(&welcome);
         Ok(())
     }
@@ -127,7 +141,7 @@ pub struct Rename {
 /// What a rename needs: the user, the rooms joined here, the new name.
 #[derive(Debug)]
 pub struct Renaming {
-    user_id: String,
+    user: User,
     joined: Vec<String>,
     name: String,
 }
@@ -145,44 +159,14 @@ impl Command for Rename {
             .renames
             .check(&session.user.user_id)?;
         Ok(Renaming {
-            user_id: session.user.user_id.clone(),
+            user: session.user.clone(),
             joined: session.rooms().cloned().collect(),
             name: self.name,
         })
     }
 
     async fn run(work: Self::Work, state: AppState) -> Self::Done {
-        let Renaming {
-            user_id,
-            joined,
-            name,
-        } = work;
-        // The rooms the user is a member of, or has joined here: everyone present there
-        // must not already go by a look-alike name, and everyone there hears the change.
-        let mut rooms = match state.store.rooms_of(&user_id).await {
-            Ok(rooms) => rooms,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot list the user's rooms");
-                Vec::new()
-            }
-        };
-        rooms.extend(joined);
-        rooms.sort();
-        rooms.dedup();
-        check_name_free(&state, &user_id, &name, &rooms).await?;
-        let Some(old_name) = state.store.rename(&user_id, &name).await? else {
-            // The session's user is stored before its welcome: it cannot be missing.
-            return Err(Refusal::internal());
-        };
-        state.broker.presence_rename(&user_id, &name).await;
-        tracing::info!(old_name, name = %name, "renamed");
-        state.broker.publish(ServerEvent::NameChanged {
-            user_id,
-            old_name,
-            name: name.clone(),
-            rooms,
-        });
-        Ok(name)
+        rename_user(&state, &work.user, work.joined, work.name).await
     }
 
     fn finish(done: Self::Done, peer: &mut Peer) -> Result<(), Refusal> {
@@ -192,6 +176,50 @@ impl Command for Rename {
         }
         Ok(())
     }
+}
+
+/// Renames `user` to the (validated) `name`: refused with `name_taken` when a user present
+/// in one of the user's rooms (its memberships and `joined`, the rooms joined on the
+/// asking connection) has a look-alike name; announced by `name_changed` to everyone
+/// there and the user's own connections. Returns the new name.
+pub async fn rename_user(
+    state: &AppState,
+    user: &User,
+    joined: Vec<String>,
+    name: String,
+) -> Result<String, Refusal> {
+    let user_id = user.user_id.clone();
+    // The rooms the user is a member of, or has joined here: everyone present there must
+    // not already go by a look-alike name, and everyone there hears the change.
+    let mut rooms = match state.store.rooms_of(&user_id).await {
+        Ok(rooms) => rooms,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot list the user's rooms");
+            Vec::new()
+        }
+    };
+    rooms.extend(joined);
+    rooms.sort();
+    rooms.dedup();
+    check_name_free(state, &user_id, &name, &rooms).await?;
+    let Some(old_name) = state.store.rename(&user_id, &name).await? else {
+        // The session's user is stored before its session: it cannot be missing.
+        return Err(Refusal::internal());
+    };
+    let member = tuitalk_protocol::Member {
+        user_id: user_id.clone(),
+        name: name.clone(),
+        handle: user.handle.clone(),
+    };
+    state.broker.presence_rename(&member).await;
+    tracing::info!(old_name, name = %name, "renamed");
+    state.broker.publish(ServerEvent::NameChanged {
+        user_id,
+        old_name,
+        name: name.clone(),
+        rooms,
+    });
+    Ok(name)
 }
 
 /// Refuses `name` for `user_id` when another user present in one of `rooms` (asked of
@@ -224,17 +252,34 @@ pub async fn check_name_free(
     Ok(())
 }
 
-/// The user a session token names. Errors: `invalid_token` (malformed, forged, or no such
-/// user), `unavailable` (the store could not be asked).
-pub async fn user_of_token(state: &AppState, token: &str) -> Result<User, Refusal> {
-    let Ok(user_id) = state.tokens.verify(token) else {
-        return Err(invalid_token());
-    };
-    state.store.user(&user_id).await?.ok_or_else(invalid_token)
-}
+/// The label of a guest session made by `hello` (clients may rename it).
+const GUEST_LABEL: &str = "guest";
 
-fn invalid_token() -> Refusal {
-    Refusal::new(ErrorCode::InvalidToken, "the token is not valid here")
+/// A new guest named `wanted` (see [`create_guest`]) and its first session, labelled
+/// `label`.
+pub async fn guest_session(
+    state: &AppState,
+    wanted: Option<String>,
+    label: &str,
+) -> Result<Resolved, Refusal> {
+    let user = create_guest(state, wanted).await?;
+    let (session, token) = state
+        .auth
+        .start_session(&*state.store, &user.user_id, label)
+        .await?;
+    let profile = Profile {
+        user,
+        email: None,
+        email_verified: false,
+        role: Role::Member,
+        disabled: false,
+        created_at: session.created_at,
+    };
+    Ok(Resolved {
+        session,
+        profile,
+        token,
+    })
 }
 
 /// Creates a guest identity named `wanted` (validated against `limits.max_name_chars`),

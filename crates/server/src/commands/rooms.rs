@@ -97,9 +97,9 @@ impl Command for Join {
         if !work.already {
             let state = peer.state().clone();
             let member = Member {
-                handle: None,
                 user_id: work.user.user_id,
                 name: work.user.name,
+                handle: work.user.handle,
             };
             let announce = async move {
                 let rooms = &state.subscriptions;

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use secret::Secret;
 pub use sections::{
     AuthConfig, BrokerConfig, FieldDoc, LimitsConfig, LogConfig, MetricsConfig, ServerConfig,
-    StoreConfig, WebConfig,
+    SmtpConfig, StoreConfig, WebConfig,
 };
 
 /// The environment variable prefix: `TUITALK__SERVER__LISTEN` sets `server.listen`.
@@ -51,8 +51,10 @@ pub struct Config {
     pub server: ServerConfig,
     /// The store.
     pub store: StoreConfig,
-    /// Session tokens.
+    /// Accounts, sessions and tokens.
     pub auth: AuthConfig,
+    /// Mail (password resets, email verification).
+    pub smtp: SmtpConfig,
     /// Every bound the server enforces.
     pub limits: LimitsConfig,
     /// The broker between backends.
@@ -154,10 +156,11 @@ impl Config {
              # Every setting is optional; shown here with its value. Environment variables\n\
              # override the file: TUITALK__SECTION__KEY, e.g. TUITALK__SERVER__LISTEN.\n",
         );
-        let sections: [(&str, &[&str], Vec<FieldDoc>); 8] = [
+        let sections: [(&str, &[&str], Vec<FieldDoc>); 9] = [
             ("server", ServerConfig::DOC, self.server.fields()),
             ("store", StoreConfig::DOC, self.store.fields()),
             ("auth", AuthConfig::DOC, self.auth.fields()),
+            ("smtp", SmtpConfig::DOC, self.smtp.fields()),
             ("limits", LimitsConfig::DOC, self.limits.fields()),
             ("broker", BrokerConfig::DOC, self.broker.fields()),
             ("log", LogConfig::DOC, self.log.fields()),

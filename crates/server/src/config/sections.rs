@@ -2,6 +2,7 @@
 //! with the `section!` macro: a field's doc comment is both its rustdoc and the comment
 //! `print-default-config` writes above it ([`FieldDoc`]), so the two cannot drift apart.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -157,12 +158,78 @@ section! {
 }
 
 section! {
-    /// Session tokens.
+    /// Accounts, sessions and their tokens (docs/protocol.md, "Sessions and tokens";
+    /// docs/security.md, "Accounts and sessions").
     AuthConfig {
-        /// Key that signs session tokens (HMAC-SHA256); every backend of a cluster needs the
-        /// same one. Unset: a random key is generated once and kept in
-        /// `<data_dir>/token-secret` (mode 0600).
+        /// Key with id `0` that signs and verifies session tokens (HMAC-SHA256); every
+        /// backend of a cluster needs the same keys. Unset: a random key is generated once
+        /// and kept in `<data_dir>/token-secret` (mode 0600). Protocol 1 tokens are checked
+        /// with this key only.
         secret: Option<Secret> = None,
+        /// More keys by id (letters, digits, `-`, `_`; at least 16 characters each), for
+        /// rotation: add the new key here on every backend, then point `signing_key` at it;
+        /// tokens signed with any listed key (or `secret`) stay valid until their sessions
+        /// end. A TOML table (`[auth.keys]` `k2 = "..."`; in the environment
+        /// `TUITALK__AUTH__KEYS__K2`). Secrets: never printed.
+        keys: BTreeMap<String, Secret> = BTreeMap::new(),
+        /// The id of the key that signs new tokens: `0` (`secret`) or one of `keys`.
+        signing_key: String = "0".to_owned(),
+        /// A session unused this long (seconds) ends; every request and a live WebSocket
+        /// count as use (30 days).
+        session_idle_seconds: u64 = 30 * 24 * 3600,
+        /// A session ends this long (seconds) after it began, however much it is used
+        /// (90 days).
+        session_max_seconds: u64 = 90 * 24 * 3600,
+        /// How often (milliseconds) each backend asks the store which sessions were revoked
+        /// and closes their live WebSockets (with 4004), and closes those past their
+        /// absolute end: a revocation reaches every backend within about this long.
+        revocation_check_ms: u64 = 500,
+        /// The shortest password accepted, in characters.
+        password_min_chars: usize = 8,
+        /// Argon2id memory cost in KiB (OWASP's minimum: 19456 = 19 MiB).
+        argon2_memory_kib: u32 = 19_456,
+        /// Argon2id iterations.
+        argon2_iterations: u32 = 2,
+        /// Password hashes computed at once (each takes `argon2_memory_kib` of memory and
+        /// one core for tens of milliseconds); more wait, up to `hash_queue`.
+        max_concurrent_hashes: usize = 2,
+        /// Password checks waiting for a hashing slot; more are refused at once with
+        /// `unavailable` (503), so a login flood cannot queue unbounded work.
+        hash_queue: usize = 64,
+        /// How long (seconds) a mailed password reset code works.
+        reset_code_ttl_seconds: u64 = 1800,
+        /// How long (seconds) a mailed email verification code works.
+        verify_code_ttl_seconds: u64 = 7 * 24 * 3600,
+    }
+}
+
+section! {
+    /// Mail for password resets and email verification (docs/operations.md, "Mail").
+    /// Unset `host`: no mail; resets are done with `tuitalk-server user reset-password`
+    /// and new accounts count as verified.
+    SmtpConfig {
+        /// The SMTP server's host name or address.
+        host: Option<String> = None,
+        /// Its port.
+        port: u16 = 587,
+        /// `starttls` (upgrade after connecting; the usual for port 587), `tls` (TLS from
+        /// the start; port 465) or `none` (plain text: only to a relay on this host or a
+        /// trusted network).
+        tls: String = "starttls".to_owned(),
+        /// The login name, if the server wants one.
+        username: Option<String> = None,
+        /// The password for `username` (a secret: never printed).
+        password: Option<Secret> = None,
+        /// The sender, `Name <address>`.
+        from: String = "TuiTalk <tuitalk@localhost>".to_owned(),
+        /// The address people open the web client at (`https://chat.example.org`): mails
+        /// then carry a link besides the code. Unset: the code only.
+        public_url: Option<String> = None,
+        /// Bound (milliseconds) of one delivery, connect to QUIT.
+        timeout_ms: u64 = 10_000,
+        /// Mails waiting to be sent; more are dropped (counted in
+        /// `tuitalk_mail_total{outcome="dropped"}`) and the request still answers as usual.
+        queue: usize = 100,
     }
 }
 
@@ -200,6 +267,19 @@ section! {
         presence_per_second: u32 = 5,
         /// Renames (`name`) per minute per identity; bursts up to the same number.
         renames_per_minute: u32 = 10,
+        /// Login attempts (`POST /api/sessions` with a password) per minute per client
+        /// address; bursts up to the same number.
+        logins_per_minute_per_address: u32 = 30,
+        /// Login attempts per hour per email address, known or not (so the answer tells
+        /// nothing); bursts up to the same number. Guessing one account's password is
+        /// slowed to this pace from any number of addresses.
+        logins_per_hour_per_account: u32 = 20,
+        /// Accounts registered per hour per client address; bursts up to the same number.
+        registrations_per_hour_per_address: u32 = 10,
+        /// Mails asked for (resets, verification) per hour per client address.
+        mails_per_hour_per_address: u32 = 10,
+        /// Mails per hour to one email address.
+        mails_per_hour_per_account: u32 = 3,
         /// Joins of rooms not yet joined on the connection, per minute per identity;
         /// bursts up to the same number (a reconnecting client rejoins all its rooms).
         joins_per_minute: u32 = 300,

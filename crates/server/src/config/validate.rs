@@ -81,6 +81,26 @@ impl Config {
             ("limits.presence_per_second", l.presence_per_second),
             ("limits.renames_per_minute", l.renames_per_minute),
             ("limits.joins_per_minute", l.joins_per_minute),
+            (
+                "limits.logins_per_minute_per_address",
+                l.logins_per_minute_per_address,
+            ),
+            (
+                "limits.logins_per_hour_per_account",
+                l.logins_per_hour_per_account,
+            ),
+            (
+                "limits.registrations_per_hour_per_address",
+                l.registrations_per_hour_per_address,
+            ),
+            (
+                "limits.mails_per_hour_per_address",
+                l.mails_per_hour_per_address,
+            ),
+            (
+                "limits.mails_per_hour_per_account",
+                l.mails_per_hour_per_account,
+            ),
             ("limits.rooms_created_per_hour", l.rooms_created_per_hour),
             ("limits.max_memberships", l.max_memberships),
         ] {
@@ -144,6 +164,8 @@ impl Config {
                 reason: "must be at least 16 characters".to_owned(),
             });
         }
+        self.auth.validate()?;
+        self.smtp.validate()?;
         self.web.validate()?;
         if let Some(token) = &self.metrics.bearer_token
             && (token.expose().len() < 16 || token.expose().chars().any(|c| !c.is_ascii_graphic()))
@@ -265,6 +287,97 @@ impl WebConfig {
                     reason: format!("{entry:?}: {reason}"),
                 })?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl super::AuthConfig {
+    /// The key and session checks of [`Config::validate`].
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        for (id, secret) in &self.keys {
+            let id_ok = !id.is_empty()
+                && id.len() <= 32
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !id_ok || id == "0" {
+                return invalid(
+                    "auth.keys",
+                    "key ids are 1 to 32 of letters, digits, - and _ (and not 0, which is auth.secret)",
+                );
+            }
+            if secret.expose().len() < 16 {
+                return invalid("auth.keys", "every key must be at least 16 characters");
+            }
+        }
+        if self.signing_key != "0" && !self.keys.contains_key(&self.signing_key) {
+            return invalid(
+                "auth.signing_key",
+                "must be 0 (auth.secret) or an id in auth.keys",
+            );
+        }
+        if self.session_idle_seconds == 0 || self.session_max_seconds == 0 {
+            return invalid(
+                "auth.session_idle_seconds",
+                "session lifetimes must be positive",
+            );
+        }
+        if !(50..=60_000).contains(&self.revocation_check_ms) {
+            return invalid(
+                "auth.revocation_check_ms",
+                "must be between 50 and 60000 milliseconds",
+            );
+        }
+        if !(8..=256).contains(&self.password_min_chars) {
+            return invalid("auth.password_min_chars", "must be between 8 and 256");
+        }
+        if argon2::Params::new(self.argon2_memory_kib, self.argon2_iterations, 1, None).is_err() {
+            return invalid(
+                "auth.argon2_memory_kib",
+                "argon2 refuses these costs (memory at least 8 KiB, iterations at least 1)",
+            );
+        }
+        if self.max_concurrent_hashes == 0 {
+            return invalid("auth.max_concurrent_hashes", "must be at least 1");
+        }
+        if self.reset_code_ttl_seconds == 0 || self.verify_code_ttl_seconds == 0 {
+            return invalid(
+                "auth.reset_code_ttl_seconds",
+                "code lifetimes must be positive",
+            );
+        }
+        Ok(())
+    }
+}
+
+impl super::SmtpConfig {
+    /// The mail checks of [`Config::validate`].
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.tls.as_str(), "starttls" | "tls" | "none") {
+            return Err(ConfigError::Invalid {
+                key: "smtp.tls",
+                reason: "must be starttls, tls or none".to_owned(),
+            });
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid {
+                key: "smtp.from",
+                reason: "must be an address, optionally with a name: TuiTalk <chat@example.org>"
+                    .to_owned(),
+            });
+        }
+        if self.username.is_some() != self.password.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "smtp.username",
+                reason: "set both smtp.username and smtp.password, or neither".to_owned(),
+            });
         }
         Ok(())
     }

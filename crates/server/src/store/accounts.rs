@@ -1,7 +1,9 @@
 //! The store's records of accounts, sessions and mailed codes (docs/protocol.md,
 //! "Identities: guests and accounts" and "Sessions and tokens"). The rules about them
 //! (password hashing, token signing, expiry) live in [`crate::auth`]; the store only
-//! keeps and finds them.
+//! keeps and finds them. Both stores decode them from the same rows (`accounts/rows.rs`).
+
+pub(super) mod rows;
 
 use super::User;
 

@@ -4,8 +4,8 @@
 //! PostgreSQL is the sequencer. [`PgStore::append_batch`] is the group commit (one
 //! attempt of it is in `postgres/batch.rs`), with a constant number of statements whatever
 //! the batch size (arrays bound as parameters and `unnest`ed):
-//! 1. one lookup of every post's author, an earlier post with the same (author, post id)
-//!    and whether its room exists;
+//! 1. one lookup of every post's author (name and handle), an earlier post with the same
+//!    (author, post id) and whether its room exists;
 //! 2. only when a room is new, one insert of the missing rooms;
 //! 3. one statement, its own transaction, that locks the batch's rooms in `room_id` order
 //!    (so concurrent batches from any backend queue on the row locks instead of
@@ -27,8 +27,9 @@
 //! PostgreSQL is down, an operation fails once the acquire timeout passes.
 //!
 //! Retention's steps are in `postgres/prune.rs` (one backend at a time, by an advisory
-//! lock).
+//! lock); accounts, sessions and mailed codes in `postgres/accounts.rs`.
 
+mod accounts;
 mod batch;
 mod prune;
 
@@ -40,6 +41,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tuitalk_protocol::{ChatMessage, Seq};
 
+use super::accounts::{CodePurpose, NewAccount, Profile, RegisterError, Role, SessionRecord};
 use super::retention::{PruneStep, RetentionRule, RoomCursor};
 use super::{Appended, NewPost, Store, StoreError, User};
 
@@ -71,6 +73,7 @@ struct MessageRow {
     post_id: String,
     author_id: String,
     author: String,
+    author_handle: Option<String>,
     text: String,
     created_at: i64,
 }
@@ -78,12 +81,12 @@ struct MessageRow {
 impl MessageRow {
     fn into_message(self) -> Result<ChatMessage, StoreError> {
         Ok(ChatMessage {
-            author_handle: None,
             room: self.room,
             seq: to_seq(self.seq)?,
             id: self.post_id,
             author_id: self.author_id,
             author: self.author,
+            author_handle: self.author_handle,
             text: self.text,
             ts: self.created_at,
         })
@@ -93,8 +96,8 @@ impl MessageRow {
 /// The columns of [`MessageRow`], completed by a `where` clause.
 macro_rules! message_select {
     () => {
-        "select r.name as room, m.seq, m.post_id, m.author_id, m.author, m.text, m.created_at \
-         from message m join room r on r.room_id = m.room_id "
+        "select r.name as room, m.seq, m.post_id, m.author_id, m.author, m.author_handle, \
+         m.text, m.created_at from message m join room r on r.room_id = m.room_id "
     };
 }
 
@@ -198,22 +201,22 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(User {
-            handle: None,
             user_id,
             name: name.to_owned(),
+            handle: None,
         })
     }
 
     async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        let name: Option<String> =
-            sqlx::query_scalar("select name from \"user\" where user_id = $1")
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("select name, handle from \"user\" where user_id = $1")
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(name.map(|name| User {
-            handle: None,
+        Ok(row.map(|(name, handle)| User {
             user_id: user_id.to_owned(),
             name,
+            handle,
         }))
     }
 
@@ -384,6 +387,133 @@ impl Store for PgStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(size).unwrap_or(0))
+    }
+
+    async fn profile(&self, user_id: &str) -> Result<Option<Profile>, StoreError> {
+        accounts::profile(&self.pool, user_id).await
+    }
+
+    async fn profile_by_login(&self, email_or_handle: &str) -> Result<Option<Profile>, StoreError> {
+        accounts::profile_by_login(&self.pool, email_or_handle).await
+    }
+
+    async fn accounts(&self, after: Option<&str>, limit: u32) -> Result<Vec<Profile>, StoreError> {
+        accounts::accounts(&self.pool, after, limit).await
+    }
+
+    async fn credentials(&self, email: &str) -> Result<Option<(String, String, bool)>, StoreError> {
+        accounts::credentials(&self.pool, email).await
+    }
+
+    async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        accounts::password_hash(&self.pool, user_id).await
+    }
+
+    async fn register(
+        &self,
+        upgrade: Option<&str>,
+        account: &NewAccount,
+    ) -> Result<User, RegisterError> {
+        accounts::register(&self.pool, upgrade, account).await
+    }
+
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool, StoreError> {
+        accounts::set_password(&self.pool, user_id, password_hash).await
+    }
+
+    async fn set_role(&self, user_id: &str, role: Role) -> Result<bool, StoreError> {
+        accounts::set_role(&self.pool, user_id, role).await
+    }
+
+    async fn set_disabled(
+        &self,
+        user_id: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        accounts::set_disabled(&self.pool, user_id, disabled, now).await
+    }
+
+    async fn set_email_verified(&self, user_id: &str, now: i64) -> Result<bool, StoreError> {
+        accounts::set_email_verified(&self.pool, user_id, now).await
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        accounts::create_session(&self.pool, session).await
+    }
+
+    async fn session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<(SessionRecord, Profile)>, StoreError> {
+        accounts::session(&self.pool, session_id).await
+    }
+
+    async fn touch_sessions(&self, session_ids: &[String], now: i64) -> Result<(), StoreError> {
+        accounts::touch_sessions(&self.pool, session_ids, now).await
+    }
+
+    async fn sessions_of(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        accounts::sessions_of(&self.pool, user_id, now).await
+    }
+
+    async fn label_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        label: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        accounts::label_session(&self.pool, user_id, session_id, label).await
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        accounts::revoke_session(&self.pool, user_id, session_id, now).await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        accounts::revoke_sessions(&self.pool, user_id, keep, now).await
+    }
+
+    async fn revoked_since(&self, since: i64, limit: u32) -> Result<Vec<String>, StoreError> {
+        accounts::revoked_since(&self.pool, since, limit).await
+    }
+
+    async fn has_sessions(&self, user_id: &str) -> Result<bool, StoreError> {
+        accounts::has_sessions(&self.pool, user_id).await
+    }
+
+    async fn prune_sessions(&self, before: i64) -> Result<u64, StoreError> {
+        accounts::prune_sessions(&self.pool, before).await
+    }
+
+    async fn create_code(
+        &self,
+        code_hash: &str,
+        user_id: &str,
+        purpose: CodePurpose,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        accounts::create_code(&self.pool, code_hash, user_id, purpose, now, expires_at).await
+    }
+
+    async fn use_code(
+        &self,
+        code_hash: &str,
+        purpose: CodePurpose,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        accounts::use_code(&self.pool, code_hash, purpose, now).await
     }
 
     async fn close(&self) {

@@ -14,8 +14,9 @@
 //! sqlx does not notice); a failed batch is answered `unavailable` by the group committer, which goes on
 //! with the next one, and posting works again once there is space. The database file is
 //! created with mode 0600 before SQLite opens it ([`super::files`]). Retention's steps
-//! are in `sqlite/prune.rs`.
+//! are in `sqlite/prune.rs`; accounts, sessions and mailed codes in `sqlite/accounts.rs`.
 
+mod accounts;
 mod prune;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use sqlx::sqlite::{
 };
 use tuitalk_protocol::{ChatMessage, Seq};
 
+use super::accounts::{CodePurpose, NewAccount, Profile, RegisterError, Role, SessionRecord};
 use super::retention::{PruneStep, RetentionRule, RoomCursor};
 use super::{Appended, NewPost, Store, StoreError, User};
 
@@ -48,6 +50,7 @@ struct MessageRow {
     post_id: String,
     author_id: String,
     author: String,
+    author_handle: Option<String>,
     text: String,
     created_at: i64,
 }
@@ -55,21 +58,29 @@ struct MessageRow {
 impl MessageRow {
     fn into_message(self) -> Result<ChatMessage, StoreError> {
         Ok(ChatMessage {
-            author_handle: None,
             room: self.room,
             seq: to_seq(self.seq)?,
             id: self.post_id,
             author_id: self.author_id,
             author: self.author,
+            author_handle: self.author_handle,
             text: self.text,
             ts: self.created_at,
         })
     }
 }
 
-const MESSAGE_COLUMNS_BY_AUTHOR: &str = "select r.name as room, m.seq, m.post_id, m.author_id, m.author, m.text, m.created_at \
-     from message m join room r on r.room_id = m.room_id \
-     where m.author_id = ? and m.post_id = ?";
+/// The columns of [`MessageRow`], completed by a `where` clause.
+macro_rules! message_select {
+    () => {
+        "select r.name as room, m.seq, m.post_id, m.author_id, m.author, m.author_handle, \
+         m.text, m.created_at from message m join room r on r.room_id = m.room_id "
+    };
+}
+
+/// The message an author stored under a post id (the duplicate lookup).
+const MESSAGE_BY_AUTHOR: &str =
+    concat!(message_select!(), "where m.author_id = ? and m.post_id = ?");
 
 fn to_seq(value: i64) -> Result<Seq, StoreError> {
     Seq::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative sequence {value}")))
@@ -144,21 +155,22 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(User {
-            handle: None,
             user_id,
             name: name.to_owned(),
+            handle: None,
         })
     }
 
     async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        let name: Option<String> = sqlx::query_scalar("select name from user where user_id = ?")
-            .bind(user_id)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(name.map(|name| User {
-            handle: None,
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("select name, handle from user where user_id = ?")
+                .bind(user_id)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(row.map(|(name, handle)| User {
             user_id: user_id.to_owned(),
             name,
+            handle,
         }))
     }
 
@@ -265,7 +277,7 @@ impl Store for SqliteStore {
         let mut outcomes = Vec::with_capacity(posts.len());
         for post in posts {
             // A post id seen before (also earlier in this batch) is a duplicate or a conflict.
-            let existing: Option<MessageRow> = sqlx::query_as(MESSAGE_COLUMNS_BY_AUTHOR)
+            let existing: Option<MessageRow> = sqlx::query_as(MESSAGE_BY_AUTHOR)
                 .bind(&post.author_id)
                 .bind(&post.post_id)
                 .fetch_optional(&mut *tx)
@@ -281,14 +293,14 @@ impl Store for SqliteStore {
                 }
                 continue;
             }
-            // The author's current name goes into the message; read it before taking a
-            // sequence so an unknown author cannot leave a hole.
-            let author: Option<String> =
-                sqlx::query_scalar("select name from user where user_id = ?")
+            // The author's current name and handle go into the message; read them before
+            // taking a sequence so an unknown author cannot leave a hole.
+            let author: Option<(String, Option<String>)> =
+                sqlx::query_as("select name, handle from user where user_id = ?")
                     .bind(&post.author_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let Some(author) = author else {
+            let Some((author, author_handle)) = author else {
                 outcomes.push(Err(StoreError::Corrupt(format!(
                     "unknown author {}",
                     post.author_id
@@ -309,26 +321,27 @@ impl Store for SqliteStore {
             .fetch_one(&mut *tx)
             .await?;
             sqlx::query(
-                "insert into message (room_id, seq, post_id, author_id, author, text, created_at) \
-                 values (?, ?, ?, ?, ?, ?, ?)",
+                "insert into message (room_id, seq, post_id, author_id, author, author_handle, \
+                 text, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(room_id)
             .bind(seq)
             .bind(&post.post_id)
             .bind(&post.author_id)
             .bind(&author)
+            .bind(&author_handle)
             .bind(&post.text)
             .bind(post.ts)
             .execute(&mut *tx)
             .await?;
             outcomes.push(Ok(Appended {
                 message: ChatMessage {
-                    author_handle: None,
                     room: post.room,
                     seq: to_seq(seq)?,
                     id: post.post_id,
                     author_id: post.author_id,
                     author,
+                    author_handle,
                     text: post.text,
                     ts: post.ts,
                 },
@@ -346,11 +359,10 @@ impl Store for SqliteStore {
         up_to: Seq,
         limit: u32,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        let rows: Vec<MessageRow> = sqlx::query_as(
-            "select r.name as room, m.seq, m.post_id, m.author_id, m.author, m.text, m.created_at \
-             from message m join room r on r.room_id = m.room_id \
-             where r.name = ? and m.seq > ? and m.seq <= ? order by m.seq limit ?",
-        )
+        let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+            message_select!(),
+            "where r.name = ? and m.seq > ? and m.seq <= ? order by m.seq limit ?"
+        ))
         .bind(room)
         .bind(to_sql(after))
         .bind(to_sql(up_to))
@@ -367,11 +379,10 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
         // One row more than asked tells whether older messages exist.
-        let mut rows: Vec<MessageRow> = sqlx::query_as(
-            "select r.name as room, m.seq, m.post_id, m.author_id, m.author, m.text, m.created_at \
-             from message m join room r on r.room_id = m.room_id \
-             where r.name = ? and m.seq < ? order by m.seq desc limit ?",
-        )
+        let mut rows: Vec<MessageRow> = sqlx::query_as(concat!(
+            message_select!(),
+            "where r.name = ? and m.seq < ? order by m.seq desc limit ?"
+        ))
         .bind(room)
         .bind(before.map_or(i64::MAX, to_sql))
         .bind(i64::from(limit) + 1)
@@ -409,6 +420,133 @@ impl Store for SqliteStore {
             Err(err) => return Err(err.into()),
         };
         Ok(u64::try_from(pages).unwrap_or(0).saturating_add(wal))
+    }
+
+    async fn profile(&self, user_id: &str) -> Result<Option<Profile>, StoreError> {
+        accounts::profile(&self.reader, user_id).await
+    }
+
+    async fn profile_by_login(&self, email_or_handle: &str) -> Result<Option<Profile>, StoreError> {
+        accounts::profile_by_login(&self.reader, email_or_handle).await
+    }
+
+    async fn accounts(&self, after: Option<&str>, limit: u32) -> Result<Vec<Profile>, StoreError> {
+        accounts::accounts(&self.reader, after, limit).await
+    }
+
+    async fn credentials(&self, email: &str) -> Result<Option<(String, String, bool)>, StoreError> {
+        accounts::credentials(&self.reader, email).await
+    }
+
+    async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        accounts::password_hash(&self.reader, user_id).await
+    }
+
+    async fn register(
+        &self,
+        upgrade: Option<&str>,
+        account: &NewAccount,
+    ) -> Result<User, RegisterError> {
+        accounts::register(&self.writer, upgrade, account).await
+    }
+
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool, StoreError> {
+        accounts::set_password(&self.writer, user_id, password_hash).await
+    }
+
+    async fn set_role(&self, user_id: &str, role: Role) -> Result<bool, StoreError> {
+        accounts::set_role(&self.writer, user_id, role).await
+    }
+
+    async fn set_disabled(
+        &self,
+        user_id: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        accounts::set_disabled(&self.writer, user_id, disabled, now).await
+    }
+
+    async fn set_email_verified(&self, user_id: &str, now: i64) -> Result<bool, StoreError> {
+        accounts::set_email_verified(&self.writer, user_id, now).await
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        accounts::create_session(&self.writer, session).await
+    }
+
+    async fn session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<(SessionRecord, Profile)>, StoreError> {
+        accounts::session(&self.reader, session_id).await
+    }
+
+    async fn touch_sessions(&self, session_ids: &[String], now: i64) -> Result<(), StoreError> {
+        accounts::touch_sessions(&self.writer, session_ids, now).await
+    }
+
+    async fn sessions_of(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        accounts::sessions_of(&self.reader, user_id, now).await
+    }
+
+    async fn label_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        label: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        accounts::label_session(&self.writer, user_id, session_id, label).await
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        accounts::revoke_session(&self.writer, user_id, session_id, now).await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        accounts::revoke_sessions(&self.writer, user_id, keep, now).await
+    }
+
+    async fn revoked_since(&self, since: i64, limit: u32) -> Result<Vec<String>, StoreError> {
+        accounts::revoked_since(&self.reader, since, limit).await
+    }
+
+    async fn has_sessions(&self, user_id: &str) -> Result<bool, StoreError> {
+        accounts::has_sessions(&self.reader, user_id).await
+    }
+
+    async fn prune_sessions(&self, before: i64) -> Result<u64, StoreError> {
+        accounts::prune_sessions(&self.writer, before).await
+    }
+
+    async fn create_code(
+        &self,
+        code_hash: &str,
+        user_id: &str,
+        purpose: CodePurpose,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        accounts::create_code(&self.writer, code_hash, user_id, purpose, now, expires_at).await
+    }
+
+    async fn use_code(
+        &self,
+        code_hash: &str,
+        purpose: CodePurpose,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        accounts::use_code(&self.writer, code_hash, purpose, now).await
     }
 
     async fn close(&self) {

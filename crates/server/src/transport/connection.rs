@@ -126,11 +126,18 @@ impl Connection {
         let max_pending = limits.send_queue;
         let shutdown = self.state().shutdown.clone();
         let slow = self.slow.clone();
+        let session_end = self.peer.session_end();
         loop {
             let reading = self.command.is_none() && self.peer.acks_len() < max_pending;
             let step = tokio::select! {
                 biased;
                 () = slow.cancelled() => Err(Stop),
+                () = session_end.fired() => {
+                    let reason = session_end.reason();
+                    tracing::info!(reason, "session ended: closing");
+                    self.peer.close_after(CloseCode::SESSION_ENDED, reason);
+                    Ok(())
+                }
                 () = shutdown.cancelled() => Box::pin(self.shut_down()).await,
                 () = &mut timer => {
                     timer.as_mut().reset(tokio::time::Instant::now() + ping_every);

@@ -59,11 +59,17 @@ async fn forged_or_foreign_tokens_are_refused_with_4001() {
     let bob = app.guest("bob").await;
     ada.join("r", None).await;
 
-    // Bob's token with ada's user id swapped in.
-    let (_, tag) = bob.token.split_once('.').expect("token has two parts");
+    // Bob's token (v2.KEY.SESSION.MAC) with another session id under his MAC, with
+    // another key id, a protocol 1 token naming ada under bob's MAC, and junk.
+    let parts: Vec<&str> = bob.token.split('.').collect();
+    assert_eq!(parts.len(), 4, "{}", bob.token);
+    let other_session = format!("v2.{}.{}.{}", parts[1], "0".repeat(32), parts[3]);
+    let other_key = format!("v2.k9.{}.{}", parts[2], parts[3]);
     let forged_payload = URL_SAFE_NO_PAD.encode(format!("{}.0", ada.user_id));
     let tokens = [
-        format!("{forged_payload}.{tag}"),
+        other_session,
+        other_key,
+        format!("{forged_payload}.{}", parts[3]),
         format!("{}x", bob.token),
         "not-a-token".to_owned(),
     ];

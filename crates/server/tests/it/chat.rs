@@ -55,6 +55,7 @@ async fn joins_leaves_and_name_changes_reach_others() {
             room,
             user_id,
             name,
+            ..
         } => {
             assert_eq!((room.as_str(), name.as_str()), ("room", "bob"));
             assert_eq!(user_id, bob.user_id);

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use tuitalk_protocol::{ChatMessage, ClientCommand, ErrorCode, Seq, ServerEvent};
+use tuitalk_server::auth::Clock;
 use tuitalk_server::{Config, ServerError};
 
 /// How long a test waits for an expected event.
@@ -87,6 +88,15 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Starts the real server on an existing data directory (for restart tests).
 pub async fn spawn_app_in(data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with_clock(data_dir, Clock::system(), tweak).await
+}
+
+/// Starts the real server with sessions judged by `clock` (a manual clock expires them).
+pub async fn spawn_app_with_clock(
+    data_dir: &Path,
+    clock: Clock,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     init_logs();
     let mut config = Config::with_data_dir(PathBuf::from(data_dir));
     many_users_at_one_address(&mut config);
@@ -96,10 +106,11 @@ pub async fn spawn_app_in(data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> T
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(tuitalk_server::run(
+    let handle = tokio::spawn(tuitalk_server::run_with_clock(
         listener,
         config.clone(),
         shutdown.clone(),
+        clock,
     ));
     // The store opens before the first upgrade is answered; wait until /healthz answers.
     for _ in 0..100 {
@@ -387,6 +398,15 @@ impl Client {
         match self.recv_within(wait).await {
             Received::Timeout => {}
             other => panic!("expected silence, got {other:?}"),
+        }
+    }
+
+    /// Asks who is present in `room`; the members.
+    pub async fn who(&mut self, room: &str) -> Vec<tuitalk_protocol::Member> {
+        self.send(ClientCommand::Who { room: room.into() }).await;
+        match self.wait_for("presence").await {
+            ServerEvent::Presence { members, .. } => members,
+            other => panic!("expected presence, got {other:?}"),
         }
     }
 

@@ -3,6 +3,7 @@
 //! directly on both implementations (SQLite and the lab's PostgreSQL). `TEST_LOG=debug`
 //! shows logs.
 
+mod accounts;
 mod attack;
 mod auth;
 mod backends;

@@ -80,6 +80,7 @@ mod tests {
             id: "p".into(),
             author_id: "u".into(),
             author: "ada".into(),
+            author_handle: None,
             text: "hi".into(),
             ts: 5,
         });
@@ -99,6 +100,7 @@ mod tests {
                 room: "r".into(),
                 user_id: "u".into(),
                 name: "ada".into(),
+                handle: None,
             },
             ServerEvent::UserLeft {
                 room: "r".into(),

@@ -17,21 +17,26 @@ use crate::store::{Appended, NewPost, StoreError};
 struct LookupRow {
     /// The author's current name; `None` for an unknown author.
     author_name: Option<String>,
+    /// The author's current handle; `None` for a guest (or an unknown author).
+    author_handle: Option<String>,
     /// Whether the post's room exists already.
     room_exists: bool,
     /// The message stored earlier under the same (author, post id), if any.
     old_room: Option<String>,
     old_seq: Option<i64>,
     old_author: Option<String>,
+    /// The stored message's author handle (`None` also when posted as a guest).
+    old_author_handle: Option<String>,
     old_text: Option<String>,
     old_created_at: Option<i64>,
 }
 
-/// One row per post, in batch order: its author's name, whether its room exists, and the
-/// message already stored under its (author, post id). The unique keys make each left
-/// join match at most one row.
-const LOOKUP: &str = "select u.name as author_name, pr.room_id is not null as room_exists, \
-     r.name as old_room, m.seq as old_seq, m.author as old_author, m.text as old_text, \
+/// One row per post, in batch order: its author's name and handle, whether its room
+/// exists, and the message already stored under its (author, post id). The unique keys
+/// make each left join match at most one row.
+const LOOKUP: &str = "select u.name as author_name, u.handle as author_handle, \
+     pr.room_id is not null as room_exists, r.name as old_room, m.seq as old_seq, \
+     m.author as old_author, m.author_handle as old_author_handle, m.text as old_text, \
      m.created_at as old_created_at \
      from unnest($1::text[], $2::text[], $3::text[]) with ordinality as k(author_id, post_id, room, idx) \
      left join \"user\" u on u.user_id = k.author_id \
@@ -60,12 +65,13 @@ const STORE_BATCH: &str = "with wanted as (select * from unnest($1::text[], $2::
         where room.room_id = locked.room_id \
         returning room.room_id, room.name, room.head, locked.n), \
      fresh as (select * from unnest($3::text[], $4::bigint[], $5::text[], $6::text[], \
-        $7::text[], $8::text[], $9::bigint[]) \
-        as p(room, pos, post_id, author_id, author, text, created_at)), \
+        $7::text[], $8::text[], $9::text[], $10::bigint[]) \
+        as p(room, pos, post_id, author_id, author, author_handle, text, created_at)), \
      stored as ( \
-        insert into message (room_id, seq, post_id, author_id, author, text, created_at) \
-        select r.room_id, r.head - r.n + p.pos, p.post_id, p.author_id, p.author, p.text, \
-        p.created_at from fresh p join raised r on r.name = p.room \
+        insert into message (room_id, seq, post_id, author_id, author, author_handle, text, \
+        created_at) \
+        select r.room_id, r.head - r.n + p.pos, p.post_id, p.author_id, p.author, \
+        p.author_handle, p.text, p.created_at from fresh p join raised r on r.name = p.room \
         returning 1) \
      select r.name, r.head, (select count(*) from stored) as inserted from raised r";
 
@@ -84,6 +90,7 @@ enum Plan {
         room: usize,
         offset: i64,
         author: String,
+        author_handle: Option<String>,
     },
     /// Same author, id, room and text as the new post at this earlier batch position.
     SameAs(usize),
@@ -131,12 +138,12 @@ pub(super) async fn try_append(
             Plan::Done(if room == post.room && text == post.text {
                 to_seq(seq).map(|seq| Appended {
                     message: ChatMessage {
-                        author_handle: None,
                         room,
                         seq,
                         id: post.post_id.clone(),
                         author_id: post.author_id.clone(),
                         author,
+                        author_handle: row.old_author_handle,
                         text,
                         ts,
                     },
@@ -165,6 +172,7 @@ pub(super) async fn try_append(
                 room,
                 offset: batch_rooms[room].1,
                 author,
+                author_handle: row.author_handle,
             }
         } else {
             Plan::Done(Err(StoreError::Corrupt(format!(
@@ -197,15 +205,23 @@ pub(super) async fn try_append(
         let mut post_ids = Vec::new();
         let mut author_ids = Vec::new();
         let mut author_names = Vec::new();
+        let mut author_handles = Vec::new();
         let mut texts = Vec::new();
         let mut times = Vec::new();
         for (plan, post) in plans.iter().zip(posts) {
-            if let Plan::New { offset, author, .. } = plan {
+            if let Plan::New {
+                offset,
+                author,
+                author_handle,
+                ..
+            } = plan
+            {
                 fresh_rooms.push(post.room.as_str());
                 positions.push(*offset);
                 post_ids.push(post.post_id.as_str());
                 author_ids.push(post.author_id.as_str());
                 author_names.push(author.as_str());
+                author_handles.push(author_handle.as_deref());
                 texts.push(post.text.as_str());
                 times.push(post.ts);
             }
@@ -218,6 +234,7 @@ pub(super) async fn try_append(
             .bind(&post_ids)
             .bind(&author_ids)
             .bind(&author_names)
+            .bind(&author_handles)
             .bind(&texts)
             .bind(&times)
             .fetch_all(&mut *conn)
@@ -257,14 +274,19 @@ pub(super) async fn try_append(
     for (plan, post) in plans.into_iter().zip(posts) {
         let outcome = match plan {
             Plan::Done(outcome) => outcome,
-            Plan::New { offset, author, .. } => to_seq(offset).map(|seq| Appended {
+            Plan::New {
+                offset,
+                author,
+                author_handle,
+                ..
+            } => to_seq(offset).map(|seq| Appended {
                 message: ChatMessage {
-                    author_handle: None,
                     room: post.room.clone(),
                     seq,
                     id: post.post_id.clone(),
                     author_id: post.author_id.clone(),
                     author,
+                    author_handle,
                     text: post.text.clone(),
                     ts: post.ts,
                 },

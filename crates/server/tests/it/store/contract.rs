@@ -2,7 +2,8 @@
 //! on SQLite and PostgreSQL: batch sequencing, idempotency and id conflicts, heads, resume
 //! and history pages, users and memberships, and several stores on one database (as
 //! several backends) appending at once; retention (by count and by age, bounded steps,
-//! idempotent) and the store's size.
+//! idempotent) and the store's size. The account cases (registering, logins, author
+//! handles) are in [`accounts`], sessions and mailed codes in [`sessions`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,6 +13,12 @@ use tuitalk_server::store::retention::{self, RetentionRule};
 use tuitalk_server::store::{NewPost, Store, StoreError};
 
 use super::{TestDatabase, post, seqs};
+
+mod accounts;
+mod sessions;
+
+pub use accounts::*;
+pub use sessions::*;
 
 /// The sequences of a page of messages.
 fn page_seqs(page: &[ChatMessage]) -> Vec<Seq> {

@@ -47,6 +47,13 @@ macro_rules! contract_tests {
             retention_by_count_keeps_the_newest_and_the_head,
             retention_by_age_sweeps_every_room,
             size_grows_with_the_messages,
+            register_new_account_and_upgrade_guest,
+            register_refuses_taken_and_registered,
+            logins_credentials_and_account_list,
+            roles_disabled_and_verified,
+            sessions_lifecycle,
+            codes_work_once_and_expire,
+            messages_carry_author_handle,
         );
     };
 }
