@@ -105,6 +105,8 @@ pub struct Client {
     /// The open connection is being closed to say `hello` again with another identity
     /// ([`Client::sign_in`], [`Client::sign_out`]): its end reconnects at once.
     pub(crate) restarting: bool,
+    /// A `welcome` arrived at least once in this run.
+    pub(crate) welcomed: bool,
 }
 
 impl Client {
@@ -128,6 +130,7 @@ impl Client {
             fetch_requested: BTreeSet::new(),
             token_refused: false,
             restarting: false,
+            welcomed: false,
         }
     }
 

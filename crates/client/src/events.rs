@@ -138,8 +138,10 @@ impl Client {
         limits: Limits,
         actions: &mut Vec<Action>,
     ) {
-        let first = self.identity.is_none();
-        let name = identity.name.clone();
+        // A resumed identity's first welcome of this run is a connect, not a reconnect.
+        let first = self.identity.is_none() || !self.welcomed;
+        self.welcomed = true;
+        let who = user_label(&identity.name, identity.handle.as_deref());
         self.identity = Some(identity);
         self.limits = limits;
         self.backoff.reset();
@@ -162,9 +164,9 @@ impl Client {
             self.switch_to(&room);
         }
         let text = if first {
-            format!("connected as {name}")
+            format!("connected as {who}")
         } else {
-            format!("reconnected as {name}")
+            format!("reconnected as {who}")
         };
         actions.push(Action::Notice(Notice::info(None, text)));
         for room in self.rooms.values() {

@@ -416,14 +416,13 @@ fn show_sessions(model: &mut Model, sessions: &[SessionInfo]) {
         } else {
             session.label.as_str()
         };
-        let current = if session.current {
-            "  ← this one"
+        let (mark, this) = if session.current {
+            ("* ", " (this one)")
         } else {
-            ""
+            ("  ", "")
         };
         model.info(format!(
-            "{}{}  {label}  created {}, last seen {}{current}",
-            if session.current { "* " } else { "  " },
+            "{mark}{}{this}  {label}  created {}, last seen {}",
             short_id(&session.id),
             local_date_time(session.created_at),
             local_date_time(session.last_seen_at),

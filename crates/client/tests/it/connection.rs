@@ -28,7 +28,10 @@ fn fresh_start_says_hello_with_the_desired_name() {
     let actions = client.frame(0, welcome(&[]));
     assert!(client.state().is_connected());
     assert_eq!(client.identity().map(|i| i.user_id.as_str()), Some(ME));
-    assert_eq!(notices(&actions, NoticeKind::Info), ["connected as ada"]);
+    assert_eq!(
+        notices(&actions, NoticeKind::Info),
+        ["connected as ada (guest)"]
+    );
 }
 
 #[test]

@@ -480,10 +480,9 @@ fn sessions_are_listed_with_the_current_one_marked() {
         .find(|line| line.contains("c0de1234"))
         .expect("current session");
     assert!(
-        current.contains("* c0de1234  laptop  created "),
+        current.contains("* c0de1234 (this one)  laptop  created "),
         "{current}"
     );
-    assert!(current.contains("this one"), "{current}");
     assert!(!text.contains("c0de1234-aaaa"), "only a prefix: {text}");
     assert!(text.contains("9b2e5678  phone red"), "sanitised: {text}");
     assert!(!text.contains('\x1b'));

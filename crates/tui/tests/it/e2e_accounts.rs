@@ -205,10 +205,14 @@ fn tuitalk_login_saves_a_session_the_tui_resumes() {
     assert_private(&lab, "bob");
 
     let bob = lab.client_with("bob", "bob", "");
-    lab.wait_for(&bob, "the account resumed", |s| s.contains("you: Bob @bob"));
+    lab.wait_for(&bob, "the account resumed", |s| {
+        s.contains("connected as Bob @bob") && s.contains("you: Bob @bob")
+    });
     lab.type_line(&bob, "/sessions");
+    // The registration's session and the login's.
+    let this = format!("* {} (this one)", &session.session_id[..8]);
     lab.wait_for(&bob, "the session list", |s| {
-        s.contains("1 session(s) of Bob @bob") && s.contains("this one")
+        s.contains("2 session(s) of Bob @bob") && s.contains(&this)
     });
     lab.type_line(&bob, "/quit");
 
