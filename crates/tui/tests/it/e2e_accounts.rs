@@ -2,7 +2,8 @@
 //! (see [`crate::e2e`] for the lab). A guest registers in the TUI and the status line
 //! shows its handle; `/logout` continues as a new guest; `tuitalk login
 //! --password-stdin` saves a session that the next `tuitalk` resumes; saved token
-//! files are private (0600 in a 0700 directory); `tuitalk logout` forgets it.
+//! files are private (0600 in a 0700 directory); `tuitalk logout` forgets it; a session
+//! revoked on another device (close 4004) signs out to a new guest.
 
 use std::io::Write;
 use std::path::Path;
@@ -227,4 +228,50 @@ fn tuitalk_login_saves_a_session_the_tui_resumes() {
     });
     assert!(saved(&lab, "bob").is_none(), "--guest saves nothing");
     lab.type_line(&guest, "/quit");
+}
+
+#[test]
+fn a_session_revoked_elsewhere_signs_out_to_a_new_guest() {
+    let mut lab = Lab::start();
+    let email = format!("cy-{}@example.org", nanos() % 1_000_000);
+    register(&lab, &email, "cyd", "Cy");
+    let url = lab.url();
+    for device in ["desk", "phone"] {
+        let login = tuitalk(
+            &lab,
+            device,
+            &[
+                "login",
+                "--email",
+                &email,
+                "--password-stdin",
+                "--server",
+                &url,
+                "--label",
+                device,
+            ],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(login.status.success(), "{}", text(&login));
+    }
+    let desk_session = saved(&lab, "desk").expect("desk session").session_id;
+    let desk = lab.client_with("desk", "desk", "");
+    let phone = lab.client_with("phone", "phone", "");
+    for session in [&desk, &phone] {
+        lab.wait_for(session, "signed in", |s| s.contains("you: Cy @cyd"));
+    }
+    lab.type_line(&phone, &format!("/sessions revoke {}", &desk_session[..8]));
+    lab.wait_for(&phone, "the revocation", |s| {
+        s.contains(&format!("session {} revoked", &desk_session[..8]))
+    });
+    lab.wait_for(&desk, "signed out by the server", |s| {
+        s.contains("signed out: session revoked; continuing as a new guest")
+            && s.contains("you: Cy (guest)")
+    });
+    let after = saved(&lab, "desk").expect("the new guest is saved");
+    assert_eq!(after.handle, None, "the revoked token is gone");
+    assert_ne!(after.session_id, desk_session);
+    lab.wait_for(&phone, "still signed in", |s| s.contains("you: Cy @cyd"));
+    lab.type_line(&desk, "/quit");
+    lab.type_line(&phone, "/quit");
 }
