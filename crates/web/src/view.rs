@@ -595,7 +595,7 @@ mod tests {
         let view = model.view(3);
         assert!(view.timeline.iter().any(|item| matches!(
             item,
-            Item::System { kind: NoticeKind::Presence, text, .. } if text == "bob is now known as robert"
+            Item::System { kind: NoticeKind::Presence, text, .. } if text == "bob (guest) is now known as robert"
         )));
         assert!(view.members.iter().any(|p| p.name == "robert"));
     }
