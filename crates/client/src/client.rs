@@ -102,6 +102,11 @@ pub struct Client {
     pub(crate) fetch_requested: BTreeSet<String>,
     /// The server answered our `hello` with `invalid_token`.
     pub(crate) token_refused: bool,
+    /// The open connection is being closed to say `hello` again with another identity
+    /// ([`Client::sign_in`], [`Client::sign_out`]): its end reconnects at once.
+    pub(crate) restarting: bool,
+    /// A `welcome` arrived at least once in this run.
+    pub(crate) welcomed: bool,
 }
 
 impl Client {
@@ -124,6 +129,8 @@ impl Client {
             who_requested: BTreeSet::new(),
             fetch_requested: BTreeSet::new(),
             token_refused: false,
+            restarting: false,
+            welcomed: false,
         }
     }
 
@@ -168,9 +175,10 @@ impl Client {
 
     /// Takes on the identity of an earlier session whose token the host kept (the web
     /// client keeps it across a page reload): the first `hello` resumes it (same user,
-    /// name and rooms) instead of creating a guest. If the server no longer knows the
-    /// token, the session continues as a new guest with the same name. Only before the
-    /// first `start`.
+    /// name and rooms) instead of creating a guest. If the server no longer accepts the
+    /// token (`invalid_token`, or close 4004 later: the session was revoked or expired),
+    /// the identity is dropped and the session continues as a new guest with the same
+    /// name; the host then forgets the token too. Only before the first `start`.
     pub fn resume_identity(&mut self, identity: Identity) {
         if self.identity.is_none() && self.state == (ConnState::Offline { reason: None }) {
             self.desired_name = Some(identity.name.clone());
@@ -223,6 +231,14 @@ impl Client {
         if matches!(self.state, ConnState::Offline { .. }) {
             return Vec::new();
         }
+        if std::mem::take(&mut self.restarting) {
+            // Closed (or lost) to say `hello` again with another identity: whatever
+            // ended the old session, the new one starts now.
+            self.token_refused = false;
+            self.backoff.reset();
+            self.state = ConnState::Connecting;
+            return vec![Action::Connect];
+        }
         let mut actions = Vec::new();
         let mut prompt = matches!(
             code,
@@ -230,14 +246,27 @@ impl Client {
         );
         let token_refused = reason.contains("invalid_token") || self.token_refused;
         self.token_refused = false;
-        if code == Some(CloseCode::HELLO_FAILED) && token_refused && self.identity.is_some() {
-            // The server no longer knows our identity (its secret or store changed):
-            // start again as a new guest with the same name, keeping rooms and outbox.
+        let ended = match code {
+            Some(CloseCode::HELLO_FAILED) if token_refused => {
+                Some("the server no longer accepts this session")
+            }
+            Some(CloseCode::SESSION_ENDED) => Some(match reason {
+                "session_revoked" => "session revoked",
+                "session_expired" => "session expired",
+                _ => "session ended",
+            }),
+            _ => None,
+        };
+        let signed_out = ended.is_some() && self.identity.is_some();
+        if let Some(why) = ended.filter(|_| signed_out) {
+            // The session is over (revoked, expired, or unknown to the server): its token
+            // must not be used again. Start again as a new guest with the same name,
+            // keeping rooms and outbox; the host drops the token it kept.
             if let Some(identity) = self.identity.take() {
                 self.desired_name = Some(identity.name);
-                actions.push(Action::Notice(Notice::info(
+                actions.push(Action::Notice(Notice::error(
                     None,
-                    "the server did not recognise this session; continuing as a new guest",
+                    format!("signed out: {why}; continuing as a new guest"),
                 )));
                 prompt = true;
             }
@@ -260,7 +289,7 @@ impl Client {
             at_ms: now_ms.saturating_add(delay),
             attempt,
         };
-        if was_connected {
+        if was_connected && !signed_out {
             let why = match code {
                 Some(code) => describe_close(code, reason),
                 None if reason.is_empty() => "connection lost".to_owned(),
@@ -307,6 +336,7 @@ impl Client {
 
     /// The user quits: close the connection and stay offline.
     pub fn quit(&mut self) -> Vec<Action> {
+        self.restarting = false;
         let was_open = matches!(self.state, ConnState::Connected | ConnState::Connecting);
         self.state = ConnState::Offline {
             reason: Some("quit".to_owned()),
@@ -315,6 +345,46 @@ impl Client {
             vec![Action::Close]
         } else {
             Vec::new()
+        }
+    }
+
+    /// Takes on another identity at once, for example after logging in or registering
+    /// over the REST API: the open connection (if any) is closed and the next `hello`
+    /// resumes `identity`. Rooms and the outbox are kept (posts still waiting are sent
+    /// as the new identity).
+    pub fn sign_in(&mut self, now_ms: u64, identity: Identity) -> Vec<Action> {
+        self.desired_name = Some(identity.name.clone());
+        self.identity = Some(identity);
+        self.restart(now_ms)
+    }
+
+    /// Drops the identity (its session was revoked, for example by logging out): the
+    /// open connection (if any) is closed and the next `hello` makes a new guest with
+    /// the same display name. Rooms and the outbox are kept.
+    pub fn sign_out(&mut self, now_ms: u64) -> Vec<Action> {
+        if let Some(identity) = self.identity.take() {
+            self.desired_name = Some(identity.name);
+        }
+        self.restart(now_ms)
+    }
+
+    /// Says `hello` again on a new connection, now.
+    fn restart(&mut self, now_ms: u64) -> Vec<Action> {
+        self.token_refused = false;
+        self.pending_rename = None;
+        match self.state {
+            ConnState::Connected | ConnState::Connecting => {
+                // The `hello` of a connection being opened may already carry the old
+                // identity: close it too; its end reconnects (see `disconnected`).
+                self.restarting = true;
+                vec![Action::Close]
+            }
+            ConnState::Reconnecting { .. } => {
+                self.backoff.reset();
+                self.state = ConnState::Connecting;
+                vec![Action::Connect]
+            }
+            ConnState::Offline { .. } => self.start(now_ms),
         }
     }
 
@@ -531,6 +601,7 @@ pub fn describe_close(code: u16, reason: &str) -> String {
         CloseCode::HELLO_FAILED => "session refused",
         CloseCode::HELLO_TIMEOUT => "handshake timeout",
         CloseCode::IDLE_TIMEOUT => "idle timeout",
+        CloseCode::SESSION_ENDED => "session ended",
         _ => "closed",
     };
     if reason.is_empty() {

@@ -5,6 +5,7 @@ use tuitalk_protocol::{ChatMessage, ClientCommand, ErrorCode, Member, Seq, Serve
 
 use crate::action::{Action, ConnState, Notice};
 use crate::client::{Client, Identity};
+use crate::label::user_label;
 use crate::outbox::PostState;
 use crate::room::{Live, Room};
 
@@ -60,9 +61,10 @@ impl Client {
                     let known = found.member_name(&user_id).is_some();
                     found.add_member(&user_id, &name, handle.as_deref());
                     if !known && !self.is_me(&user_id) {
+                        let who = user_label(&name, handle.as_deref());
                         actions.push(Action::Notice(Notice::presence(
                             Some(&room),
-                            format!("{name} joined #{room}"),
+                            format!("{who} joined #{room}"),
                         )));
                     }
                 }
@@ -73,11 +75,15 @@ impl Client {
                 name,
             } => {
                 if let Some(found) = self.rooms.get_mut(&room) {
+                    let who = match found.member_name(&user_id) {
+                        Some(_) => user_label(&name, found.member_handle(&user_id)),
+                        None => name,
+                    };
                     found.remove_member(&user_id);
                     if !self.is_me(&user_id) {
                         actions.push(Action::Notice(Notice::presence(
                             Some(&room),
-                            format!("{name} left #{room}"),
+                            format!("{who} left #{room}"),
                         )));
                     }
                 }
@@ -132,8 +138,10 @@ impl Client {
         limits: Limits,
         actions: &mut Vec<Action>,
     ) {
-        let first = self.identity.is_none();
-        let name = identity.name.clone();
+        // A resumed identity's first welcome of this run is a connect, not a reconnect.
+        let first = self.identity.is_none() || !self.welcomed;
+        self.welcomed = true;
+        let who = user_label(&identity.name, identity.handle.as_deref());
         self.identity = Some(identity);
         self.limits = limits;
         self.backoff.reset();
@@ -156,9 +164,9 @@ impl Client {
             self.switch_to(&room);
         }
         let text = if first {
-            format!("connected as {name}")
+            format!("connected as {who}")
         } else {
-            format!("reconnected as {name}")
+            format!("reconnected as {who}")
         };
         actions.push(Action::Notice(Notice::info(None, text)));
         for room in self.rooms.values() {
@@ -251,6 +259,15 @@ impl Client {
             name.clone_into(&mut identity.name);
             self.desired_name = Some(name.to_owned());
         }
+        // Guest or account is known only of a member present in one of our rooms.
+        let present = self
+            .rooms
+            .values()
+            .find(|room| room.member_name(user_id).is_some());
+        let old_who = match present {
+            Some(room) => user_label(old_name, room.member_handle(user_id)),
+            None => old_name.to_owned(),
+        };
         let mut shown_in = Vec::new();
         for room in self.rooms.values_mut() {
             if room.rename_member(user_id, name) || rooms.iter().any(|r| r == room.name()) {
@@ -266,7 +283,7 @@ impl Client {
             for room in shown_in {
                 actions.push(Action::Notice(Notice::presence(
                     Some(&room),
-                    format!("{old_name} is now known as {name}"),
+                    format!("{old_who} is now known as {name}"),
                 )));
             }
         }
@@ -296,7 +313,10 @@ impl Client {
             return;
         };
         if self.who_requested.remove(room) {
-            let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+            let names: Vec<String> = members
+                .iter()
+                .map(|m| user_label(&m.name, m.handle.as_deref()))
+                .collect();
             actions.push(Action::Notice(Notice::info(
                 Some(room),
                 format!("in #{room} ({}): {}", names.len(), names.join(", ")),

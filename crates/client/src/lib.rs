@@ -8,6 +8,8 @@
 //!   [`Client::connected`],
 //!   [`Client::disconnected`], [`Client::tick`], [`Client::reconnect_now`],
 //!   [`Client::quit`];
+//! - identity changes made outside the WebSocket (REST login, register, logout):
+//!   [`Client::sign_in`], [`Client::sign_out`];
 //! - server events: [`Client::frame`];
 //! - user intents: [`Client::post`], [`Client::join`], [`Client::switch_to`],
 //!   [`Client::leave`], [`Client::rename`], [`Client::fetch_older`], [`Client::who`],
@@ -28,6 +30,7 @@
 //! - [`action`]: [`Action`], [`Notice`], [`ConnState`].
 //! - [`room`]: one room's messages, sequence and members.
 //! - [`lookalike`]: marking members and authors whose names look alike.
+//! - [`label`]: naming users in notices (`Ada @ada`, `bob (guest)`).
 //! - [`outbox`]: posts waiting for their `ack`.
 //! - [`backoff`]: reconnect delays.
 //! - [`command`]: the slash commands of a typed line.
@@ -39,6 +42,7 @@ pub mod client;
 pub mod command;
 pub mod events;
 pub mod id;
+pub mod label;
 pub mod lookalike;
 pub mod outbox;
 pub mod room;
@@ -46,5 +50,6 @@ pub mod room;
 pub use action::{Action, ConnState, Notice, NoticeKind};
 pub use backoff::{Backoff, BackoffConfig};
 pub use client::{Client, Config, Identity, default_limits, describe_close};
+pub use label::{GUEST_MARK, user_label};
 pub use outbox::{Outbox, PendingPost, PostState};
 pub use room::Room;

@@ -1,5 +1,6 @@
-//! The run loop: terminal events, network events and a clock tick feed the update
-//! function; effects go to the network task; the view is redrawn after each batch.
+//! The run loop: terminal events, network events, API answers and a clock tick feed the
+//! update function; effects go to the network task or become REST calls (one task
+//! each); the saved session follows the identity; the view is redrawn after each batch.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -9,9 +10,12 @@ use ratatui::DefaultTerminal;
 use tokio::sync::mpsc;
 use tuitalk_client::{Client, Config};
 
+use crate::api;
 use crate::cli::Cli;
+use crate::http::Server;
 use crate::model::Model;
 use crate::net;
+use crate::tokens::{Keeper, TokenStore};
 use crate::update::{self, Effect, Msg};
 use crate::view;
 
@@ -21,6 +25,8 @@ const TICK: Duration = Duration::from_millis(250);
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// Capacity of the network → UI channel.
 const EVENTS_CAPACITY: usize = 1024;
+/// Capacity of the API answers → UI channel (calls are made one per command).
+const API_CAPACITY: usize = 16;
 
 /// Runs the UI until the user quits.
 pub async fn run(terminal: &mut DefaultTerminal, cli: Cli) -> anyhow::Result<()> {
@@ -33,7 +39,21 @@ pub async fn run(terminal: &mut DefaultTerminal, cli: Cli) -> anyhow::Result<()>
         ..Config::default()
     };
     let mut model = Model::new(Client::new(config, seed()));
+    let (api_tx, mut api_rx) = mpsc::channel(API_CAPACITY);
+    let server = Server::parse(&cli.url);
+    model.server = server.as_ref().ok().cloned();
+    let (mut keeper, problem) = match (&server, cli.guest) {
+        (_, true) => (None, None),
+        (Ok(server), false) => open_keeper(server, &mut model.client),
+        (Err(err), false) => (None, Some(format!("sessions are not saved: {err}"))),
+    };
     let mut effects = update::start(&mut model, now());
+    if cli.guest {
+        model.info("--guest: a new guest; this session will not be saved");
+    }
+    if let Some(problem) = problem {
+        model.error(problem);
+    }
     for room in &cli.rooms {
         effects.extend(update::submit(&mut model, &format!("/room {room}"), now()));
     }
@@ -47,8 +67,24 @@ pub async fn run(terminal: &mut DefaultTerminal, cli: Cli) -> anyhow::Result<()>
                     // The task only ends when this sender is dropped.
                     let _ = commands.send(command);
                 }
+                Effect::Api { step, call } => {
+                    let Some(server) = model.server.clone() else {
+                        continue;
+                    };
+                    let answers = api_tx.clone();
+                    // Ends by itself: every request has a timeout.
+                    tokio::spawn(async move {
+                        let result = api::execute(&server, call).await;
+                        let _ = answers.send(Msg::Api { step, result }).await;
+                    });
+                }
                 Effect::Quit => break 'run,
             }
+        }
+        if let Some(keeper) = keeper.as_mut()
+            && let Err(err) = keeper.sync(model.client.identity())
+        {
+            model.error(format!("could not save the session: {err}"));
         }
         terminal.draw(|frame| view::draw(frame, &mut model))?;
         // All branches are cancel-safe (stream `next`, channel `recv`, interval `tick`).
@@ -61,6 +97,7 @@ pub async fn run(terminal: &mut DefaultTerminal, cli: Cli) -> anyhow::Result<()>
                 Some(Err(_)) | None => break 'run,
             },
             Some(event) = events_rx.recv() => Msg::Net(event),
+            Some(answer) = api_rx.recv() => answer,
             _ = tick.tick() => Msg::Tick,
         };
         effects = update::update(&mut model, msg, now());
@@ -72,6 +109,25 @@ pub async fn run(terminal: &mut DefaultTerminal, cli: Cli) -> anyhow::Result<()>
     drop(commands);
     let _ = tokio::time::timeout(CLOSE_GRACE, net_task).await;
     Ok(())
+}
+
+/// The keeper of `server`'s saved session; the session it holds is resumed by `client`.
+/// On a problem (no configuration directory, an unreadable file) nothing is saved and
+/// the problem is returned for the user.
+fn open_keeper(server: &Server, client: &mut Client) -> (Option<Keeper>, Option<String>) {
+    let store = match TokenStore::from_env() {
+        Ok(store) => store,
+        Err(err) => return (None, Some(format!("sessions are not saved: {err}"))),
+    };
+    match store.load(server.key()) {
+        Ok(saved) => {
+            if let Some(saved) = &saved {
+                client.resume_identity(saved.identity());
+            }
+            (Some(Keeper::new(store, server.key(), saved)), None)
+        }
+        Err(err) => (None, Some(format!("sessions are not saved: {err}"))),
+    }
 }
 
 /// A seed for post ids and jitter that differs per run.

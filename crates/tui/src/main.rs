@@ -1,13 +1,17 @@
-//! `tuitalk`: the terminal chat client. Parses the command line, sets up the terminal
-//! (restored on exit and on panic), and runs the UI.
+//! `tuitalk`: the terminal chat client. Parses the command line; runs `login` or
+//! `logout` in the shell, or sets up the terminal (restored on exit and on panic) and
+//! runs the UI.
 
 use clap::Parser;
 use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
-use tuitalk_tui::{app, cli::Cli};
+use tuitalk_tui::{app, cli::Cli, login};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(command) = cli.command.take() {
+        return login::run(command).await;
+    }
     // `ratatui::try_init` enters the alternate screen and raw mode and installs a panic hook
     // that restores the terminal before the panic message is printed.
     let mut terminal = match ratatui::try_init() {

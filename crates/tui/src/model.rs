@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use tuitalk_client::{Client, Notice, NoticeKind};
 use tuitalk_protocol::Seq;
 
+use crate::http::Server;
+use crate::secret::Secret;
+
 /// A system line (join, leave, rename, error, help…) shown in a room's timeline after the
 /// message with sequence `after_seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +102,52 @@ impl Input {
     }
 }
 
+/// What a password typed into the [`Prompt`] is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptFor {
+    /// `/register`: the password of the new account; `first` holds the first entry
+    /// while it is typed again.
+    Register {
+        /// The email address.
+        email: String,
+        /// The handle.
+        handle: String,
+        /// The display name.
+        name: String,
+        /// The password as typed the first time, once it was.
+        first: Option<Secret>,
+    },
+    /// `/login`: the account's password.
+    Login {
+        /// The email address.
+        email: String,
+    },
+}
+
+/// A password being typed: echo off. The view shows only the [`Prompt::label`]; the
+/// text typed is never drawn, never kept in the input line, and cleared when the prompt
+/// ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// What is asked for, for example `password for ada@example.org`.
+    pub label: String,
+    /// What the password is for.
+    pub purpose: PromptFor,
+    /// The characters typed so far.
+    pub(crate) secret: Secret,
+}
+
+impl Prompt {
+    /// A prompt with nothing typed yet.
+    pub fn new(label: impl Into<String>, purpose: PromptFor) -> Self {
+        Self {
+            label: label.into(),
+            purpose,
+            secret: Secret::default(),
+        }
+    }
+}
+
 /// Everything the view shows and the update function changes.
 #[derive(Debug)]
 pub struct Model {
@@ -106,6 +155,11 @@ pub struct Model {
     pub client: Client,
     /// The input line.
     pub input: Input,
+    /// A password being asked for: while set, keys go to it instead of the input line.
+    pub prompt: Option<Prompt>,
+    /// The server's REST API, derived from the WebSocket URL (`None`: the URL names
+    /// none this client can reach, and account commands say so).
+    pub server: Option<Server>,
     /// System lines per room; `None` holds those shown when no room is open.
     pub system: BTreeMap<Option<String>, Vec<SystemLine>>,
     /// How many lines the message view is scrolled up from the bottom.
@@ -127,6 +181,8 @@ impl Model {
         Self {
             client,
             input: Input::default(),
+            prompt: None,
+            server: None,
             system: BTreeMap::new(),
             scroll: 0,
             page_height: 10,

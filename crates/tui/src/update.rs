@@ -4,6 +4,8 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tuitalk_client::Action;
 
+use crate::account::{self, Step};
+use crate::api::{ApiCall, ApiError, ApiOk};
 use crate::command::{self, Command, Extra, HELP};
 use crate::model::Model;
 use crate::net::{NetCommand, NetEvent};
@@ -17,6 +19,13 @@ pub enum Msg {
     Paste(String),
     /// Something from the network task.
     Net(NetEvent),
+    /// The answer to an [`Effect::Api`] call.
+    Api {
+        /// What the call was for.
+        step: Step,
+        /// The answer.
+        result: Result<ApiOk, ApiError>,
+    },
     /// Time passes (reconnect countdown, retries).
     Tick,
     /// The terminal was resized (redraw only).
@@ -28,6 +37,13 @@ pub enum Msg {
 pub enum Effect {
     /// Hand this to the network task.
     Net(NetCommand),
+    /// Call the REST API; hand the answer back as [`Msg::Api`] with the same `step`.
+    Api {
+        /// What the call is for.
+        step: Step,
+        /// The request.
+        call: ApiCall,
+    },
     /// Leave the program.
     Quit,
 }
@@ -45,10 +61,15 @@ pub fn update(model: &mut Model, msg: Msg, now_ms: u64) -> Vec<Effect> {
     model.now_ms = now_ms;
     let actions = match msg {
         Msg::Key(key) => return on_key(model, key, now_ms),
+        Msg::Paste(text) if model.prompt.is_some() => {
+            account::prompt_paste(model, &text);
+            Vec::new()
+        }
         Msg::Paste(text) => {
             model.input.insert(&text);
             Vec::new()
         }
+        Msg::Api { step, result } => return account::reply(model, step, result, now_ms),
         Msg::Net(NetEvent::Connected) => model.client.connected(now_ms),
         Msg::Net(NetEvent::Frame(event)) => model.client.frame(now_ms, event),
         Msg::Net(NetEvent::Disconnected { code, reason }) => {
@@ -61,7 +82,7 @@ pub fn update(model: &mut Model, msg: Msg, now_ms: u64) -> Vec<Effect> {
 }
 
 /// Turns the client core's actions into effects; notices become system lines.
-fn apply(model: &mut Model, actions: Vec<Action>) -> Vec<Effect> {
+pub(crate) fn apply(model: &mut Model, actions: Vec<Action>) -> Vec<Effect> {
     let mut effects = Vec::new();
     model.reanchor_system_lines();
     for action in actions {
@@ -84,6 +105,9 @@ fn on_key(model: &mut Model, key: KeyEvent, now_ms: u64) -> Vec<Effect> {
     }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     let page = model.page_height.saturating_sub(1).max(1);
+    if model.prompt.is_some() && !matches!(key.code, KeyCode::PageUp | KeyCode::PageDown) {
+        return account::prompt_key(model, key);
+    }
     match key.code {
         KeyCode::Char('c' | 'd') if ctrl => return quit(model),
         KeyCode::Char('a') if ctrl => model.input.home(),
@@ -118,7 +142,8 @@ fn on_key(model: &mut Model, key: KeyEvent, now_ms: u64) -> Vec<Effect> {
     Vec::new()
 }
 
-fn quit(model: &mut Model) -> Vec<Effect> {
+/// The user quits: close the connection, then leave.
+pub(crate) fn quit(model: &mut Model) -> Vec<Effect> {
     model.quit = true;
     let actions = model.client.quit();
     apply(model, actions)
@@ -203,6 +228,9 @@ pub fn submit(model: &mut Model, line: &str, now_ms: u64) -> Vec<Effect> {
         }
         Command::Reconnect => model.client.reconnect_now(now_ms),
         Command::Extra(Extra::Quit) => return quit(model),
+        Command::Extra(Extra::Account(command)) => {
+            return account::command(model, command);
+        }
         Command::Post(text) => {
             model.scroll = 0;
             model.client.post(now_ms, &text)

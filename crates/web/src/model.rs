@@ -122,12 +122,9 @@ pub struct Model {
 /// How a `welcome` is announced in the timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Greeting {
-    /// The page's first: "connected as …" (also for a kept or signed-in identity, which
-    /// the client core greets as a reconnect).
-    First,
-    /// After a reconnect: as the client core says.
-    Again,
-    /// After [`Model::reconnect_quietly`]: nothing was lost, nothing to say.
+    /// As the client core says ("connected as …", "reconnected as …").
+    Normal,
+    /// After [`Model::switch_identity`]: nothing was lost, nothing to say.
     Silent,
 }
 
@@ -157,7 +154,7 @@ impl Model {
             fallback_room: None,
             verified: false,
             token_refused: false,
-            greeting: Greeting::First,
+            greeting: Greeting::Normal,
         }
     }
 
@@ -222,24 +219,25 @@ impl Model {
         self.apply(actions)
     }
 
-    /// Says `hello` again on a new connection with the same token, so the next
-    /// `welcome` tells what changed on the server (a guest that became an account
-    /// keeps its session and token). Rooms and the outbox stay; nothing was lost, so
-    /// no "disconnected" line is shown.
-    pub fn reconnect_quietly(&mut self, now_ms: u64) -> Vec<Effect> {
-        if !matches!(
+    /// Takes on `identity` (a guest that became an account: the same user and session)
+    /// and says `hello` again with its token on a new connection, so the next `welcome`
+    /// brings the handle. Rooms and the outbox stay; nothing was lost, so no
+    /// "disconnected" or "reconnected" line is shown.
+    pub fn switch_identity(&mut self, now_ms: u64, identity: Identity) -> Vec<Effect> {
+        self.fetch = None;
+        let open = matches!(
             self.client.state(),
             ConnState::Connected | ConnState::Connecting
-        ) {
-            // Not connected: the next `hello` will do.
-            return Vec::new();
+        );
+        if open {
+            self.greeting = Greeting::Silent;
         }
-        self.fetch = None;
-        self.greeting = Greeting::Silent;
-        let _lost = self
-            .client
-            .disconnected(now_ms, Some(CloseCode::SERVICE_RESTART), "");
-        let actions = self.client.reconnect_now(now_ms);
+        let mut actions = self.client.sign_in(now_ms, identity);
+        if actions.iter().any(|action| matches!(action, Action::Close)) {
+            // The transport drops a socket it closes without a close event: its end is
+            // now, and the client core reconnects at once.
+            actions.extend(self.client.disconnected(now_ms, None, ""));
+        }
         self.apply(actions)
     }
 
@@ -301,25 +299,14 @@ impl Model {
         }
     }
 
-    /// Words the `welcome`'s notice as [`Greeting`] says.
+    /// Drops the `welcome`'s greeting when [`Greeting`] says so.
     fn greet(&mut self, actions: &mut Vec<Action>) {
-        let greeting = std::mem::replace(&mut self.greeting, Greeting::Again);
-        actions.retain_mut(|action| match action {
-            Action::Notice(notice)
-                if notice.kind == NoticeKind::Info
-                    && notice.text.starts_with("reconnected as ") =>
-            {
-                match greeting {
-                    Greeting::First => {
-                        notice.text = notice.text.replacen("reconnected as ", "connected as ", 1);
-                        true
-                    }
-                    Greeting::Again => true,
-                    Greeting::Silent => false,
-                }
-            }
-            _ => true,
-        });
+        if std::mem::replace(&mut self.greeting, Greeting::Normal) == Greeting::Silent {
+            actions.retain(|action| {
+                !matches!(action, Action::Notice(notice)
+                    if notice.kind == NoticeKind::Info && notice.text.contains("connected as "))
+            });
+        }
     }
 
     /// Who a presence event is about, read before the client core applies it (a user
@@ -828,10 +815,12 @@ mod tests {
             since: None
         })));
         assert_eq!(model.client.current_room(), Some("42"));
-        assert_eq!(
-            model.system_lines(Some("42"))[0].text,
-            "connected as ada",
-            "the page's first welcome, whoever the core thinks it resumed"
+        assert!(
+            model.system_lines(Some("42"))[0]
+                .text
+                .starts_with("connected as ada"),
+            "the page's first welcome: {:?}",
+            model.system_lines(Some("42"))
         );
     }
 
@@ -977,11 +966,22 @@ mod tests {
     }
 
     #[test]
-    fn a_quiet_reconnect_says_hello_again_without_a_lost_line() {
+    fn an_upgraded_guest_says_hello_again_without_a_lost_line() {
         let mut model = joined(4);
         model.submit(5, "waiting");
         let lines = model.system_lines(Some("lobby")).len();
-        assert_eq!(model.reconnect_quietly(6), [Effect::Connect]);
+        let account = Identity {
+            handle: Some("ada".into()),
+            email_verified: true,
+            session_id: "s".into(),
+            user_id: "u-me".into(),
+            name: "ada".into(),
+            token: "tok".into(),
+        };
+        assert_eq!(
+            model.switch_identity(6, account.clone()),
+            [Effect::Close, Effect::Connect]
+        );
         assert_eq!(model.system_lines(Some("lobby")).len(), lines, "no line");
         assert!(matches!(
             &model.connected(7)[..],
@@ -998,8 +998,8 @@ mod tests {
             "no \"reconnected\" line either"
         );
         assert_eq!(model.client.outbox().len(), 1, "the post still waits");
-        // Offline: nothing to do now.
+        // Offline: the next `hello` (connecting now) carries the new identity.
         model.disconnected(9, 1000, "");
-        assert!(model.reconnect_quietly(10).is_empty());
+        assert_eq!(model.switch_identity(10, account), [Effect::Connect]);
     }
 }

@@ -28,7 +28,10 @@ fn fresh_start_says_hello_with_the_desired_name() {
     let actions = client.frame(0, welcome(&[]));
     assert!(client.state().is_connected());
     assert_eq!(client.identity().map(|i| i.user_id.as_str()), Some(ME));
-    assert_eq!(notices(&actions, NoticeKind::Info), ["connected as ada"]);
+    assert_eq!(
+        notices(&actions, NoticeKind::Info),
+        ["connected as ada (guest)"]
+    );
 }
 
 #[test]
@@ -223,6 +226,128 @@ fn invalid_token_continues_as_a_new_guest_with_the_same_name() {
             version: 1,
             token: None,
             name: Some("ada".into()),
+        }]
+    );
+}
+
+#[test]
+fn refused_token_tells_the_user_they_are_signed_out() {
+    let mut client = connected();
+    client.disconnected(0, None, "reset");
+    client.tick(u64::MAX / 2);
+    client.connected(0);
+    let actions = client.disconnected(0, Some(CloseCode::HELLO_FAILED), "invalid_token");
+    assert_eq!(
+        notices(&actions, NoticeKind::Error),
+        ["signed out: the server no longer accepts this session; continuing as a new guest"]
+    );
+    assert!(client.identity().is_none());
+}
+
+#[test]
+fn ended_session_continues_as_a_new_guest_at_once() {
+    for (reason, why) in [
+        ("session_revoked", "session revoked"),
+        ("session_expired", "session expired"),
+        ("", "session ended"),
+    ] {
+        let mut client = connected();
+        // Even after failures, a new guest is made within the base delay.
+        for _ in 0..6 {
+            client.disconnected(0, None, "refused");
+            client.tick(u64::MAX / 2);
+        }
+        client.connected(0);
+        client.frame(0, welcome(&[]));
+        let actions = client.disconnected(10_000, Some(CloseCode::SESSION_ENDED), reason);
+        assert_eq!(
+            notices(&actions, NoticeKind::Error),
+            [format!("signed out: {why}; continuing as a new guest")]
+        );
+        assert!(client.identity().is_none(), "the token is dropped");
+        let ConnState::Reconnecting { at_ms, attempt } = *client.state() else {
+            panic!("not reconnecting: {:?}", client.state());
+        };
+        assert_eq!(attempt, 0);
+        assert!(at_ms <= 10_500, "{at_ms}");
+        client.tick(u64::MAX / 2);
+        assert_eq!(
+            sends(&client.connected(0)),
+            [ClientCommand::Hello {
+                version: 1,
+                token: None,
+                name: Some("ada".into()),
+            }]
+        );
+    }
+}
+
+fn account(token: &str) -> tuitalk_client::Identity {
+    tuitalk_client::Identity {
+        user_id: ME.into(),
+        name: "Ada".into(),
+        handle: Some("ada".into()),
+        email_verified: true,
+        session_id: "s-2".into(),
+        token: token.into(),
+    }
+}
+
+#[test]
+fn sign_in_closes_and_says_hello_with_the_new_token() {
+    let mut client = in_room("r", 3);
+    assert_eq!(client.sign_in(5, account("tok-2")), [Action::Close]);
+    assert_eq!(client.identity().map(|i| i.token.as_str()), Some("tok-2"));
+    // The close (or a 4004 of the old session racing it) reconnects at once, quietly.
+    for (code, reason) in [
+        (Some(1000), "closed by the client"),
+        (Some(4004), "session_revoked"),
+    ] {
+        let mut client = client.clone();
+        let actions = client.disconnected(6, code, reason);
+        assert_eq!(actions, [Action::Connect], "{code:?}");
+        assert_eq!(
+            sends(&client.connected(7)),
+            [ClientCommand::Hello {
+                version: 1,
+                token: Some("tok-2".into()),
+                name: None,
+            }]
+        );
+        let resumed = client.frame(7, welcome(&[]));
+        assert!(
+            sends(&resumed).contains(&ClientCommand::Join {
+                room: "r".into(),
+                since: Some(3),
+            }),
+            "rooms are kept: {resumed:?}"
+        );
+    }
+}
+
+#[test]
+fn sign_in_while_waiting_to_reconnect_connects_now() {
+    let mut client = connected();
+    client.disconnected(0, None, "reset");
+    assert_eq!(client.sign_in(1, account("tok-2")), [Action::Connect]);
+    assert_eq!(client.state(), &ConnState::Connecting);
+}
+
+#[test]
+fn sign_out_makes_a_new_guest_with_the_same_name() {
+    let mut client = connected();
+    client.sign_in(0, account("tok-2"));
+    client.disconnected(0, Some(1000), "closed by the client");
+    client.connected(0);
+    assert_eq!(client.sign_out(1), [Action::Close]);
+    assert!(client.identity().is_none());
+    assert_eq!(client.disconnected(2, Some(1000), ""), [Action::Connect]);
+    assert_eq!(
+        sends(&client.connected(3)),
+        [ClientCommand::Hello {
+            version: 1,
+            token: None,
+            name: Some("Ada".into()),
         }]
     );
 }

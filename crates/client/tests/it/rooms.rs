@@ -198,7 +198,7 @@ fn members_follow_presence_joins_leaves_and_renames() {
     );
     assert_eq!(
         notices(&joined_bob, NoticeKind::Presence),
-        ["bob joined #r"]
+        ["bob (guest) joined #r"]
     );
     let renamed = client.frame(
         0,
@@ -211,7 +211,7 @@ fn members_follow_presence_joins_leaves_and_renames() {
     );
     assert_eq!(
         notices(&renamed, NoticeKind::Presence),
-        ["bob is now known as robert"]
+        ["bob (guest) is now known as robert"]
     );
     let names = |c: &tuitalk_client::Client| -> Vec<String> {
         c.room("r")
@@ -227,7 +227,10 @@ fn members_follow_presence_joins_leaves_and_renames() {
             name: "robert".into(),
         },
     );
-    assert_eq!(notices(&left, NoticeKind::Presence), ["robert left #r"]);
+    assert_eq!(
+        notices(&left, NoticeKind::Presence),
+        ["robert (guest) left #r"]
+    );
     assert_eq!(names(&client), ["ada"]);
 }
 
@@ -275,7 +278,7 @@ fn who_answers_with_a_notice_only_when_asked() {
     );
     assert_eq!(
         notices(&client.frame(0, presence()), NoticeKind::Info),
-        ["in #r (1): ada"]
+        ["in #r (1): ada (guest)"]
     );
 }
 

@@ -176,7 +176,7 @@ async fn sessions_create_guests_whose_token_works_on_the_websocket() {
     request(app.addr, "GET", "/api/nothing", None, None)
         .await
         .assert_error(404, "unknown_type");
-    request(app.addr, "GET", "/api/sessions", None, None)
+    request(app.addr, "PUT", "/api/sessions", None, None)
         .await
         .assert_error(405, "unknown_type");
     app.stop().await;

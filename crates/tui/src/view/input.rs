@@ -1,5 +1,6 @@
 //! The input line: a prompt and the text being typed, scrolled horizontally so the
-//! cursor stays visible.
+//! cursor stays visible; or, while a password is asked for, only what is asked
+//! ([`PasswordLine`]).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
@@ -9,6 +10,7 @@ use ratatui::widgets::Widget;
 use unicode_width::UnicodeWidthChar;
 
 use crate::model::Input;
+use crate::sanitize::sanitize_line;
 
 /// The prompt before the input text.
 pub const PROMPT: &str = "> ";
@@ -54,6 +56,40 @@ impl Widget for InputLine<'_> {
             Span::styled(PROMPT, Style::default().fg(Color::Cyan)),
             Span::raw(shown),
         ]);
+        buf.set_line(area.x, area.y, &line, area.width);
+    }
+}
+
+/// The input line while a password is asked for: the question, nothing of what is
+/// typed (it is not even given to this widget), and how to cancel.
+#[derive(Debug)]
+pub struct PasswordLine<'a> {
+    /// What is asked for, for example `password for ada@example.org`.
+    pub label: &'a str,
+}
+
+/// What follows the question on the password line.
+pub const PASSWORD_HINT: &str = " (hidden; Enter sends, Esc cancels): ";
+
+impl PasswordLine<'_> {
+    fn text(&self) -> String {
+        format!("{}{}", sanitize_line(self.label), PASSWORD_HINT)
+    }
+
+    /// Where the terminal cursor goes: after the question.
+    pub fn cursor_position(&self, area: Rect) -> Position {
+        let width: usize = self.text().chars().map(|c| c.width().unwrap_or(0)).sum();
+        let column = u16::try_from(width).unwrap_or(u16::MAX);
+        Position::new(area.x + column.min(area.width.saturating_sub(1)), area.y)
+    }
+}
+
+impl Widget for PasswordLine<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let line = Line::from(Span::styled(
+            self.text(),
+            Style::default().fg(Color::Yellow),
+        ));
         buf.set_line(area.x, area.y, &line, area.width);
     }
 }

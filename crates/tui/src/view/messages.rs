@@ -11,7 +11,7 @@ use unicode_width::UnicodeWidthChar;
 
 use crate::model::{Model, SystemLine};
 use crate::sanitize::{sanitize_line, sanitize_text};
-use crate::view::style::{author_color, local_time};
+use crate::view::style::{author_color, local_time, user_spans};
 
 /// The mark after a post the server has not acknowledged yet.
 pub const PENDING_MARK: &str = " (pending)";
@@ -44,20 +44,19 @@ pub fn lines(model: &Model, width: u16) -> Vec<Line<'static>> {
             while let Some(line) = system.next_if(|line| line.after_seq < message.seq) {
                 out.extend(wrap(system_spans(line), width));
             }
-            let spans = vec![
-                Span::styled(
-                    format!("{} ", local_time(message.ts)),
-                    Style::default().fg(Color::DarkGray),
-                ),
-                Span::styled(
-                    sanitize_line(&room.label(&message.author_id, &message.author)),
-                    Style::default()
-                        .fg(author_color(&message.author_id))
-                        .add_modifier(Modifier::BOLD),
-                ),
-                Span::raw(": "),
-                Span::raw(sanitize_text(&message.text)),
-            ];
+            let mut spans = vec![Span::styled(
+                format!("{} ", local_time(message.ts)),
+                Style::default().fg(Color::DarkGray),
+            )];
+            spans.extend(user_spans(
+                &room.label(&message.author_id, &message.author),
+                message.author_handle.as_deref(),
+                Style::default()
+                    .fg(author_color(&message.author_id))
+                    .add_modifier(Modifier::BOLD),
+            ));
+            spans.push(Span::raw(": "));
+            spans.push(Span::raw(sanitize_text(&message.text)));
             out.extend(wrap(spans, width));
         }
     }
@@ -66,24 +65,24 @@ pub fn lines(model: &Model, width: u16) -> Vec<Line<'static>> {
     }
     let me = model.client.identity();
     let (my_name, my_id) = me.map_or(("me", ""), |i| (i.name.as_str(), i.user_id.as_str()));
+    let my_handle = me.and_then(|i| i.handle.as_deref());
     let dim = Style::default().fg(Color::DarkGray);
     for post in model.client.outbox().in_room(room_name) {
         let mark = match post.state {
             PostState::Waiting { .. } => RETRY_MARK,
             PostState::Queued | PostState::Sent => PENDING_MARK,
         };
-        let spans = vec![
-            Span::styled("--:-- ", dim),
-            Span::styled(
-                sanitize_line(my_name),
-                Style::default()
-                    .fg(author_color(my_id))
-                    .add_modifier(Modifier::BOLD),
-            ),
-            Span::raw(": "),
-            Span::styled(sanitize_text(&post.text), dim),
-            Span::styled(mark, dim.add_modifier(Modifier::ITALIC)),
-        ];
+        let mut spans = vec![Span::styled("--:-- ", dim)];
+        spans.extend(user_spans(
+            my_name,
+            my_handle,
+            Style::default()
+                .fg(author_color(my_id))
+                .add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::raw(": "));
+        spans.push(Span::styled(sanitize_text(&post.text), dim));
+        spans.push(Span::styled(mark, dim.add_modifier(Modifier::ITALIC)));
         out.extend(wrap(spans, width));
     }
     out

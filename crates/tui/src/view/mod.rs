@@ -2,10 +2,10 @@
 //! `Rect` it is given.
 //!
 //! ```text
-//! header   room and who is present
+//! header   room and who is present (`Ada @ada`, `bob (guest)`)
 //! messages the timeline (scrollable)
-//! status   connection, room, unread, outbox
-//! input    > text being typed
+//! status   connection, room, unread, outbox, who you are
+//! input    > text being typed (or a password prompt that shows nothing typed)
 //! ```
 
 pub mod input;
@@ -20,7 +20,7 @@ use ratatui::text::{Line, Span};
 
 use crate::model::Model;
 use crate::sanitize::sanitize_line;
-use input::InputLine;
+use input::{InputLine, PasswordLine};
 use messages::MessagesView;
 use status::StatusLine;
 
@@ -37,6 +37,14 @@ pub fn draw(frame: &mut Frame<'_>, model: &mut Model) {
     frame.render_widget(header_line(model), header);
     draw_messages(frame, body, model);
     frame.render_widget(StatusLine { model }, status);
+    if let Some(prompt) = &model.prompt {
+        let line = PasswordLine {
+            label: &prompt.label,
+        };
+        frame.set_cursor_position(line.cursor_position(input));
+        frame.render_widget(line, input);
+        return;
+    }
     let input_line = InputLine {
         input: &model.input,
     };
@@ -76,7 +84,12 @@ pub fn header_line(model: &Model) -> Line<'static> {
         if !members.is_empty() {
             let names: Vec<String> = members
                 .iter()
-                .map(|m| sanitize_line(&room.label(&m.user_id, &m.name)))
+                .map(|m| {
+                    sanitize_line(&tuitalk_client::user_label(
+                        &room.label(&m.user_id, &m.name),
+                        m.handle.as_deref(),
+                    ))
+                })
                 .collect();
             spans.push(Span::styled(
                 format!("  {} present: {}", names.len(), names.join(", ")),

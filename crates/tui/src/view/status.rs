@@ -1,5 +1,6 @@
 //! The status line: connection state, current room, unread counts of other rooms,
-//! outbox size, own name, scroll hint.
+//! outbox size, who you are (`Ada @ada`, `(unverified)`, or a dim `(guest)`), scroll
+//! hint.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -9,7 +10,7 @@ use ratatui::widgets::Widget;
 use tuitalk_client::ConnState;
 
 use crate::model::Model;
-use crate::sanitize::sanitize_line;
+use crate::view::style::user_spans;
 
 /// The connection state in words, for example `reconnecting in 3 s`.
 pub fn connection_text(state: &ConnState, now_ms: u64) -> String {
@@ -81,10 +82,16 @@ impl Widget for StatusLine<'_> {
         }
         if let Some(identity) = client.identity() {
             spans.push(sep());
-            spans.push(Span::styled(
-                format!("you: {}", sanitize_line(&identity.name)),
-                bar,
-            ));
+            spans.push(Span::styled("you: ", bar));
+            spans.extend(user_spans(&identity.name, identity.handle.as_deref(), bar));
+            if identity.is_guest() {
+                // Dim on the bar's background, not the timeline's grey.
+                if let Some(mark) = spans.last_mut() {
+                    mark.style = bar.fg(Color::Gray).add_modifier(Modifier::DIM);
+                }
+            } else if !identity.email_verified {
+                spans.push(Span::styled(" (unverified)", bar.fg(Color::Yellow)));
+            }
         }
         if model.scroll > 0 {
             spans.push(sep());

@@ -1,6 +1,33 @@
-//! Colours and formatting shared by the components: stable author colours, local times.
+//! Colours and formatting shared by the components: stable author colours, local times,
+//! how a user is named (`Ada @ada`, `bob (guest)`).
 
-use ratatui::style::Color;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Span;
+use tuitalk_client::GUEST_MARK;
+
+use crate::sanitize::sanitize_line;
+
+/// The style of the guest mark: dim, so that it does not compete with the name.
+pub fn guest_style() -> Style {
+    Style::default()
+        .fg(Color::DarkGray)
+        .add_modifier(Modifier::DIM)
+}
+
+/// A user as shown in the timeline and the status line: the name (already labelled with
+/// a look-alike tag where needed) in `style`, then ` @handle` for an account or a dim
+/// ` (guest)` for a guest. Everything is sanitised.
+pub fn user_spans(name: &str, handle: Option<&str>, style: Style) -> Vec<Span<'static>> {
+    let mut spans = vec![Span::styled(sanitize_line(name), style)];
+    match handle {
+        Some(handle) => spans.push(Span::styled(
+            format!(" @{}", sanitize_line(handle)),
+            style.remove_modifier(Modifier::BOLD),
+        )),
+        None => spans.push(Span::styled(format!(" {GUEST_MARK}"), guest_style())),
+    }
+    spans
+}
 
 /// The colours authors are drawn in (readable on dark and light backgrounds).
 pub const PALETTE: [Color; 10] = [
@@ -35,6 +62,18 @@ pub fn local_time(ts_ms: i64) -> String {
         |utc| {
             utc.with_timezone(&chrono::Local)
                 .format("%H:%M")
+                .to_string()
+        },
+    )
+}
+
+/// A server timestamp as local `YYYY-MM-DD HH:MM`.
+pub fn local_date_time(ts_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ts_ms).map_or_else(
+        || "----------".to_owned(),
+        |utc| {
+            utc.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
                 .to_string()
         },
     )

@@ -5,6 +5,9 @@
 //! whole workspace first (`cargo build --workspace`, as the project's test script
 //! does). tmux runs on a private socket (`tmux -L <unique>`), so a user's tmux is never
 //! touched; only the sessions and the server process this test started are killed.
+//! Each client gets its own configuration directory (`XDG_CONFIG_HOME` in the lab's
+//! temporary directory), so saved sessions never touch the user's and clients do not
+//! share one. [`Lab`] is shared with the account tests (`e2e_accounts`).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long to wait for something to appear on a screen.
-const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(20);
 
 fn server_binary() -> PathBuf {
     let tuitalk = Path::new(env!("CARGO_BIN_EXE_tuitalk"));
@@ -27,17 +30,17 @@ fn server_binary() -> PathBuf {
 }
 
 /// The started server and tmux sessions; cleaned up on drop, also when the test fails.
-struct Lab {
-    addr: SocketAddr,
+pub struct Lab {
+    pub addr: SocketAddr,
     socket: String,
     sessions: Vec<String>,
     server: Child,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Lab {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let server = server_binary();
         let tmux_ok = Command::new("tmux")
             .arg("-V")
@@ -67,7 +70,7 @@ impl Lab {
             sessions: Vec::new(),
             server: child,
             log,
-            _dir: dir,
+            dir,
         };
         let deadline = Instant::now() + WAIT;
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
@@ -91,13 +94,30 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The WebSocket URL of the lab's server.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// The configuration directory (`XDG_CONFIG_HOME`) of the client called `name`.
+    pub fn config_home(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("config-{name}"))
+    }
+
     /// Starts `tuitalk` in a new detached tmux session; returns the session name.
-    fn client(&mut self, name: &str) -> String {
-        let addr = self.addr;
-        let session = format!("{}-{name}", self.socket);
+    pub fn client(&mut self, name: &str) -> String {
+        self.client_with(name, name, &format!("--name {name}"))
+    }
+
+    /// Starts `tuitalk ARGS` (and `--url`) as `session`, with the configuration
+    /// directory of `config` (clients with the same `config` share saved sessions).
+    pub fn client_with(&mut self, session: &str, config: &str, args: &str) -> String {
+        let session = format!("{}-{session}", self.socket);
         let command = format!(
-            "{} --url ws://{addr}/ws --name {name}",
-            env!("CARGO_BIN_EXE_tuitalk")
+            "env XDG_CONFIG_HOME={} {} --url {} {args}",
+            self.config_home(config).display(),
+            env!("CARGO_BIN_EXE_tuitalk"),
+            self.url(),
         );
         let status = Command::new("tmux")
             .arg("-L")
@@ -111,18 +131,18 @@ impl Lab {
         session
     }
 
-    fn type_line(&self, session: &str, line: &str) {
+    pub fn type_line(&self, session: &str, line: &str) {
         self.tmux(&["send-keys", "-t", session, "-l", line]);
         self.tmux(&["send-keys", "-t", session, "Enter"]);
     }
 
-    fn capture(&self, session: &str) -> String {
+    pub fn capture(&self, session: &str) -> String {
         self.tmux(&["capture-pane", "-p", "-t", session])
     }
 
     /// Polls a session's screen until `pred` holds; fails with the screens and the
     /// server log after [`WAIT`].
-    fn wait_for(&self, session: &str, what: &str, pred: impl Fn(&str) -> bool) {
+    pub fn wait_for(&self, session: &str, what: &str, pred: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + WAIT;
         loop {
             let screen = self.capture(session);
@@ -145,7 +165,7 @@ impl Lab {
         }
     }
 
-    fn server_log(&self) -> String {
+    pub fn server_log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -171,7 +191,7 @@ fn free_addr() -> SocketAddr {
     listener.local_addr().expect("local addr")
 }
 
-fn nanos() -> u128 {
+pub fn nanos() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
@@ -194,7 +214,7 @@ fn two_clients_chat_through_a_real_server() {
     });
     let line = format!("hello bob {}", nanos() % 1_000_000);
     lab.type_line(&alice, &line);
-    let shown = format!("alice: {line}");
+    let shown = format!("alice (guest): {line}");
     lab.wait_for(&bob, "alice's line", |s| s.contains(&shown));
     lab.wait_for(&alice, "own line acknowledged", |s| {
         s.contains(&shown) && !s.contains("(pending)")

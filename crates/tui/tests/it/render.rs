@@ -13,7 +13,10 @@ fn shows_message_time_author_and_text() {
     frame(&mut model, message("42", 1, "u-bob", "bob", "hello ada"));
     let text = screen_text(&mut model);
     let time = local_time(1_763_800_000_000);
-    assert!(text.contains(&format!("{time} bob: hello ada")), "{text}");
+    assert!(
+        text.contains(&format!("{time} bob (guest): hello ada")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -25,7 +28,7 @@ fn pending_post_is_marked_until_acknowledged() {
         other => panic!("not a post: {other:?}"),
     };
     let text = screen_text(&mut model);
-    assert!(text.contains("ada: on its way (pending)"), "{text}");
+    assert!(text.contains("ada (guest): on its way (pending)"), "{text}");
     assert!(text.contains("outbox 1"), "{text}");
     frame(
         &mut model,
@@ -37,7 +40,7 @@ fn pending_post_is_marked_until_acknowledged() {
         },
     );
     let text = screen_text(&mut model);
-    assert!(text.contains("ada: on its way"), "{text}");
+    assert!(text.contains("ada (guest): on its way"), "{text}");
     assert!(!text.contains("(pending)"), "{text}");
     assert!(!text.contains("outbox"), "{text}");
 }
@@ -110,7 +113,7 @@ fn text_from_others_is_sanitised() {
         ),
     );
     let text = screen_text(&mut model);
-    assert!(text.contains("evil: abcd"), "{text}");
+    assert!(text.contains("evil (guest): abcd"), "{text}");
     assert!(!text.contains('\x1b'), "{text:?}");
     assert!(!text.contains("title"), "{text}");
     assert!(!text.contains("[31m"), "{text}");
@@ -140,8 +143,8 @@ fn lookalike_names_are_marked_with_an_id_tag() {
     assert!(header.contains("alice#3f2a"), "{header}");
     assert!(header.contains("\u{410}lice#9c41"), "{header}");
     let text = lines.join("\n");
-    assert!(text.contains("\u{410}lice#9c41: it's me"), "{text}");
-    assert!(text.contains(" bob: hi"), "{text}");
+    assert!(text.contains("\u{410}lice#9c41 (guest): it's me"), "{text}");
+    assert!(text.contains(" bob (guest): hi"), "{text}");
 }
 
 #[test]
@@ -168,7 +171,7 @@ fn notices_are_system_lines_not_dumps() {
         },
     );
     let text = screen_text(&mut model);
-    assert!(text.contains("* bob joined #42"), "{text}");
+    assert!(text.contains("* bob (guest) joined #42"), "{text}");
     assert!(
         text.contains("* could not change name: name too long"),
         "{text}"
@@ -199,7 +202,7 @@ fn header_lists_who_is_present() {
     );
     let lines = screen(&mut model, 80, 10);
     assert!(
-        lines[0].contains("#42  2 present: ada, bob"),
+        lines[0].contains("#42  2 present: ada (guest), bob (guest)"),
         "{}",
         lines[0]
     );
@@ -281,7 +284,9 @@ fn after_a_server_reset_new_messages_show_below_old_system_lines() {
     let text = screen_text(&mut model);
     let notice = text.find("an old notice").expect("old notice shown");
     let reset = text.find("was reset").expect("reset notice shown");
-    let new = text.find("bob: new one").expect("new message shown");
+    let new = text
+        .find("bob (guest): new one")
+        .expect("new message shown");
     assert!(notice < reset && reset < new, "{text}");
     assert!(!text.contains("old 5"), "{text}");
 }

@@ -17,7 +17,9 @@ pub fn new_model() -> Model {
         name: Some("ada".into()),
         ..Config::default()
     };
-    Model::new(Client::new(config, 7))
+    let mut model = Model::new(Client::new(config, 7));
+    model.server = tuitalk_tui::http::Server::parse("ws://127.0.0.1:1/ws").ok();
+    model
 }
 
 /// A model whose session is welcomed.

@@ -360,24 +360,14 @@ impl App {
         self.upgrading = false;
         self.ui.login.set_hidden(true);
         self.ui.chat.set_hidden(false);
-        let same_token = self.token().as_deref() == Some(identity.token.as_str());
         let now = self.ui.now_ms();
-        if same_token && let Some(model) = self.model.as_mut() {
-            let effects = model.reconnect_quietly(now);
+        if let Some(model) = self.model.as_mut() {
+            let effects = model.switch_identity(now, identity.clone());
             model.info(format!(
                 "your account @{} is ready: your rooms and messages stay with it",
                 identity.handle.as_deref().unwrap_or("")
             ));
             self.run(effects);
-        } else {
-            // Another token (not what the protocol says, but possible): start the
-            // session anew with it; the `welcome` brings the rooms back.
-            self.retired.extend(self.socket.take());
-            self.generation += 1;
-            self.renderer = crate::render::Renderer::default();
-            self.model = None;
-            let model = Model::resumed(identity, self.seed);
-            self.begin(model, None);
         }
         self.menu.status = Some("Account created.".to_owned());
         let _ = self.ui.composer_input.focus();
