@@ -157,8 +157,10 @@ pub(super) async fn register(
     ))
 }
 
-/// Tells the rooms of an upgraded guest its new name and handle (its presence entries
-/// now carry the handle).
+/// Tells the rooms of an upgraded guest its new name and handle: its presence entries
+/// now carry the handle, every room where it is present hears `user_joined` with the
+/// handle (clients that list it already update the entry, without a notice), and a new
+/// name is announced by `name_changed`.
 async fn announce_upgrade(app: &AppState, before: &Profile, user: &crate::store::User) {
     let member = Member {
         user_id: user.user_id.clone(),
@@ -166,8 +168,19 @@ async fn announce_upgrade(app: &AppState, before: &Profile, user: &crate::store:
         handle: user.handle.clone(),
     };
     app.broker.presence_rename(&member).await;
+    let rooms = app.store.rooms_of(&user.user_id).await.unwrap_or_default();
+    for room in &rooms {
+        let present = app.broker.presence(room).await;
+        if present.iter().any(|m| m.user_id == user.user_id) {
+            app.broker.publish(ServerEvent::UserJoined {
+                room: room.clone(),
+                user_id: user.user_id.clone(),
+                name: user.name.clone(),
+                handle: user.handle.clone(),
+            });
+        }
+    }
     if before.user.name != user.name {
-        let rooms = app.store.rooms_of(&user.user_id).await.unwrap_or_default();
         app.broker.publish(ServerEvent::NameChanged {
             user_id: user.user_id.clone(),
             old_name: before.user.name.clone(),

@@ -109,6 +109,8 @@ async fn a_guest_upgrades_and_keeps_its_id_rooms_and_history() {
     guest.join("lobby", None).await;
     guest.post_acked("lobby", "g1", "posted as a guest").await;
     let guest_token = guest.token.clone();
+    let mut bystander = app.guest("bystander").await;
+    bystander.join("lobby", None).await;
 
     let response = register_raw(
         app.addr,
