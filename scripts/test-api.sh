@@ -148,7 +148,9 @@ run() {
     --no-color
     "$@"
   )
-  if ! "$venv/bin/schemathesis" "${args[@]}"; then
+  # From the artifacts: schemathesis keeps its cache of failures for `st replay` in
+  # .schemathesis/ of the working directory.
+  if ! (cd "$artifacts" && "$venv/bin/schemathesis" "${args[@]}"); then
     failed+=("$name")
   fi
 }
