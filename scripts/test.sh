@@ -76,6 +76,9 @@ cargo test --workspace --release --locked --no-fail-fast
 log "browser tests of the web client (headless Chromium)"
 ./scripts/test-web.sh
 
+log "OpenAPI-driven API tests (schemathesis)"
+./scripts/test-api.sh
+
 log "end-to-end checks on the whole lab through nginx (lab/check)"
 lab/check
 
