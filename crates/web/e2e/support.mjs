@@ -423,12 +423,30 @@ export class Tui {
     this.socket = socket;
   }
 
-  static async start(server, name) {
+  /** Starts `tuitalk` in tmux as a new guest `name` (or, with `name` null, as whatever
+   *  session is saved in `configHome`), waiting for `connected as ${expect}`. Each TUI
+   *  keeps its saved session in a config directory of its own (`configHome`, else a new
+   *  temporary one), never the user's. */
+  static async start(server, name, { configHome = Tui.configHome(), expect = name } = {}) {
     const tui = new Tui(`tuitalk-e2e-${process.pid}-${Date.now()}`);
-    const command = `${join(BIN_DIR, 'tuitalk')} --url ws://127.0.0.1:${server.port}/ws --name ${name}`;
+    tui.configHome = configHome;
+    const nameArg = name ? ` --name ${name}` : '';
+    const command = `env XDG_CONFIG_HOME=${configHome} ${join(BIN_DIR, 'tuitalk')} --url ws://127.0.0.1:${server.port}/ws${nameArg}`;
     tui.tmux('new-session', '-d', '-s', 'tui', '-x', '110', '-y', '30', command);
-    await waitFor('the TUI to connect', () => tui.screen().includes(`connected as ${name}`));
+    await waitFor('the TUI to connect', () => tui.screen().includes(`connected as ${expect}`));
     return tui;
+  }
+
+  /** A new empty config directory for a TUI. */
+  static configHome() {
+    return mkdtempSync(join(tmpdir(), 'tuitalk-e2e-home-'));
+  }
+
+  /** `tuitalk login` into `configHome` with the password on standard input. */
+  static login(server, configHome, email, password) {
+    return execFileSync(join(BIN_DIR, 'tuitalk'),
+      ['login', '--server', `ws://127.0.0.1:${server.port}/ws`, '--email', email, '--password-stdin'],
+      { input: `${password}\n`, encoding: 'utf8', env: { ...process.env, XDG_CONFIG_HOME: configHome } });
   }
 
   tmux(...args) {

@@ -632,6 +632,46 @@ test('register in the page: checks next to the fields, @handle in the header and
   }
 });
 
+test('a new user registers in the page, logs in from the terminal, and chats from both', async () => {
+  const server = await Server.start();
+  let tui;
+  try {
+    const page = await newPage(browser);
+    await page.goto(`${server.base}/`);
+    await page.locator('#tab-register').click();
+    await page.locator('#register-email').fill('Nia@Example.org');
+    await page.locator('#register-handle').fill('nia');
+    await page.locator('#register-name').fill('Nia');
+    await page.locator('#register-password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#me-handle').filter({ hasText: '@nia' }).waitFor();
+    await page.locator('#banner').waitFor({ state: 'hidden' });
+
+    // The same account on the terminal: `tuitalk login`, then the TUI resumes it.
+    const home = Tui.configHome();
+    const said = Tui.login(server, home, 'nia@example.org', PASSWORD);
+    assert.match(said, /@nia/);
+    tui = await Tui.start(server, null, { configHome: home, expect: 'Nia @nia' });
+    await send(page, 'typed in the browser');
+    await waitFor('the TUI to show the browser post with the handle',
+      () => tui.screen().includes('Nia @nia: typed in the browser'));
+    tui.type('typed in the terminal');
+    await waitForText(page, 'typed in the terminal');
+    const messages = await shownMessages(page);
+    assert.deepEqual(
+      messages.map(({ author, handle, text }) => [author, handle, text]),
+      [['Nia', '@nia', 'typed in the browser'], ['Nia', '@nia', 'typed in the terminal']],
+    );
+    await waitFor('the TUI to show its own post as stored', () => !tui.screen().includes('(pending)'));
+    writeFileSync(join(ARTIFACTS, 'tui-account-screen.txt'), tui.screen());
+    await screenshot(page, 'account-browser-and-tui');
+    await closeAll(page);
+  } finally {
+    tui?.stop();
+    await server.stop();
+  }
+});
+
 test('a guest creates its account from the menu and keeps its user, room and history', async (t) => {
   const server = await Server.start();
   try {
